@@ -1,0 +1,104 @@
+/**
+ * The process-wide default registry and the calling thread's cached slot,
+ * as in the seed: `memoryRegistry()`, `getOrRegisterSlot()`,
+ * `updateArenaStats()`. "Process-wide" means per JS thread: the main thread
+ * and every Worker each have their own registry object and their own slot,
+ * all in the same segment.
+ *
+ * @module
+ */
+import { platform } from "./ffi/mod.ts";
+import { defaultSegmentName } from "./names.ts";
+import { MemoryStatsRegistry } from "./registry.ts";
+import type { SlotHandle } from "./slot.ts";
+
+/** Environment variable naming the default segment. */
+export const SEGMENT_ENV = "MEMSTATS_SEGMENT";
+
+// After a full table, try again at most this often (the seed never retries).
+const RETRY_AFTER_FULL_MS = 1000;
+
+let registry: MemoryStatsRegistry | undefined;
+let threadSlot: SlotHandle | null = null;
+let lastFullAt = -Infinity;
+
+/**
+ * The name `memoryRegistry()` opens: `$MEMSTATS_SEGMENT`, or `/memstats-<uid>`.
+ *
+ * @example
+ * ```ts
+ * import { defaultSegment } from "@memstats/shm";
+ * console.log(defaultSegment()); // "/memstats-1000"
+ * ```
+ */
+export function defaultSegment(): string {
+  const p = platform();
+  return p.env(SEGMENT_ENV) || defaultSegmentName(p.shim.euid());
+}
+
+/**
+ * The default registry of this JS thread, opened (or created with the
+ * defaults) on first use.
+ *
+ * @example
+ * ```ts
+ * import { memoryRegistry } from "@memstats/shm";
+ * console.log(memoryRegistry().aggregateStats().activeThreads);
+ * ```
+ */
+export function memoryRegistry(): MemoryStatsRegistry {
+  if (registry === undefined || registry.closed) {
+    registry = MemoryStatsRegistry.open(defaultSegment());
+    threadSlot = null;
+  }
+  return registry;
+}
+
+/**
+ * The calling thread's slot index in the default registry, registering on
+ * first call; `null` when the table is full.
+ *
+ * @example
+ * ```ts
+ * import { getOrRegisterSlot, updateArenaStats } from "@memstats/shm";
+ * if (getOrRegisterSlot() !== null) updateArenaStats(1 << 20);
+ * ```
+ */
+export function getOrRegisterSlot(options?: { label?: string }): number | null {
+  const reg = memoryRegistry();
+  if (threadSlot !== null && !threadSlot.released) return threadSlot.index;
+  const now = Date.now();
+  if (now - lastFullAt < RETRY_AFTER_FULL_MS) return null;
+  threadSlot = reg.registerSlot(options);
+  lastFullAt = threadSlot === null ? now : -Infinity;
+  return threadSlot?.index ?? null;
+}
+
+/**
+ * Set the calling thread's first field in the default registry; does
+ * nothing when the thread has no slot. This is the hot path.
+ *
+ * @example
+ * ```ts
+ * import { getOrRegisterSlot, updateArenaStats } from "@memstats/shm";
+ * getOrRegisterSlot();
+ * updateArenaStats(4096);
+ * ```
+ */
+export function updateArenaStats(bytes: number): void {
+  if (threadSlot !== null) threadSlot.set(bytes);
+}
+
+/**
+ * The calling thread's slot handle in the default registry, or null.
+ *
+ * @example
+ * ```ts
+ * import { currentSlot, getOrRegisterSlot } from "@memstats/shm";
+ * getOrRegisterSlot();
+ * currentSlot()?.set(1);
+ * ```
+ */
+export function currentSlot(): SlotHandle | null {
+  return threadSlot;
+}

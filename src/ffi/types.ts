@@ -1,0 +1,77 @@
+/**
+ * The one interface between the runtime-free core and the runtime: a loaded
+ * native shim plus the few runtime services the core needs. `deno.ts` and
+ * `bun.ts` implement it; nothing outside `src/ffi/` knows which one runs.
+ *
+ * @module
+ */
+
+/** How `Shim.open` opens a name. */
+export const OpenKind = {
+  /** Attach read-write; fails with ENOENT when missing. */
+  attach: 0,
+  /** Attach read-only (`O_RDONLY`, later mapped `PROT_READ`). */
+  attachReadOnly: 1,
+  /** Create exclusively (`O_CREAT|O_EXCL`); fails with EEXIST when present. */
+  createExclusive: 2,
+} as const;
+/** One of the {@linkcode OpenKind} values. */
+export type OpenKind = typeof OpenKind[keyof typeof OpenKind];
+
+/** A mapped region: an ArrayBuffer over shared memory and its length. */
+export interface Mapping {
+  /** Borrowed memory: valid until `Shim.unmap`, never freed by the GC. */
+  readonly buffer: ArrayBuffer;
+  /** Length in bytes. */
+  readonly length: number;
+}
+
+/** The native calls; each returns a negative errno on failure. */
+export interface Shim {
+  /** Absolute path of the loaded library. */
+  readonly path: string;
+  /** `shm_open`; a file descriptor or -errno. */
+  open(name: string, kind: OpenKind, mode: number): number;
+  /** `fstat` into out: [size, uid, mode bits, mtime ms, our euid]; 0 or -errno. */
+  fstat(fd: number, out: Float64Array): number;
+  /** `ftruncate`; 0 or -errno. */
+  ftruncate(fd: number, size: number): number;
+  /** `fchmod`; 0 or -errno. */
+  fchmod(fd: number, mode: number): number;
+  /** `mmap(MAP_SHARED)`; a mapping or -errno. */
+  map(fd: number, length: number, readOnly: boolean): Mapping | number;
+  /** `munmap`; every view over the mapping must be dropped first. */
+  unmap(mapping: Mapping): number;
+  /** `close`; 0 or -errno. */
+  close(fd: number): number;
+  /** `shm_unlink`; 0 or -errno. */
+  unlink(name: string): number;
+  /** `getpid()`. */
+  pid(): number;
+  /** The calling OS thread's id. */
+  tid(): number;
+  /** `geteuid()`. */
+  euid(): number;
+  /** Start time of thread `tid` of `pid` in clock ticks, or -errno (-ESRCH: gone). */
+  threadStart(pid: number, tid: number): number;
+  /** Inode of our pid namespace, 0 when unknown, or -errno. */
+  pidNamespace(): number;
+  /** Sleep the calling thread. */
+  sleepMs(ms: number): void;
+}
+
+/** A loaded shim plus runtime services. */
+export interface Platform {
+  /** Which runtime is running; for diagnostics only. */
+  readonly runtime: "bun" | "deno";
+  /** The native calls. */
+  readonly shim: Shim;
+  /** An environment variable, or undefined when unset or not permitted. */
+  env(name: string): string | undefined;
+  /** Run `fn` when this JS thread exits normally (process exit, Worker close). */
+  onExit(fn: () => void): void;
+  /** A repeating timer that never keeps the process or Worker alive. */
+  unrefInterval(fn: () => void, ms: number): () => void;
+  /** Unload the library; only safe once every mapping is gone. */
+  unload(): void;
+}

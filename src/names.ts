@@ -1,0 +1,75 @@
+/**
+ * Validation of everything a caller names: segments, fields and labels.
+ * All checks run before any system call.
+ *
+ * @module
+ */
+import { MemstatsError } from "./errors.ts";
+import { MAX_FIELD_NAME_BYTES, MAX_FIELDS, MAX_LABEL_BYTES } from "./layout.ts";
+
+/** A valid segment name: `/` then 1 to 250 of `[A-Za-z0-9._-]`, not `.` or `..`. */
+export const SEGMENT_NAME_PATTERN: RegExp = /^\/[A-Za-z0-9._-]{1,250}$/;
+/** A valid field name: Prometheus-compatible, at most 31 bytes. */
+export const FIELD_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
+
+/**
+ * Throws `INVALID_NAME` unless `name` is a valid segment name.
+ *
+ * @example
+ * ```ts
+ * import { validateSegmentName } from "./names.ts";
+ * validateSegmentName("/memstats-demo"); // ok
+ * ```
+ */
+export function validateSegmentName(name: unknown): asserts name is string {
+  if (typeof name !== "string") {
+    throw new MemstatsError("INVALID_NAME", `segment name must be a string, got ${typeof name}`);
+  }
+  if (SEGMENT_NAME_PATTERN.test(name) && name !== "/." && name !== "/..") return;
+  let why = "it must be '/' followed by 1 to 250 of A-Z a-z 0-9 . _ -";
+  if (!name.startsWith("/")) why = `it must start with '/' (try "/${name}")`;
+  else if (name.length > 251) why = `it is ${name.length - 1} characters after '/', the limit is 250`;
+  else if (name === "/" ) why = "it is empty after '/'";
+  else if (name.indexOf("/", 1) !== -1) why = "it must not contain '/' after the first character";
+  else if (name === "/." || name === "/..") why = "'.' and '..' name directories";
+  throw new MemstatsError("INVALID_NAME", `invalid segment name ${JSON.stringify(name)}: ${why}`, name);
+}
+
+/** Throws `SCHEMA` unless `fields` is a non-empty list of unique valid field names. */
+export function validateFields(fields: unknown): asserts fields is readonly string[] {
+  if (!Array.isArray(fields) || fields.length === 0 || fields.length > MAX_FIELDS) {
+    throw new MemstatsError("SCHEMA", `fields must be an array of 1 to ${MAX_FIELDS} names`);
+  }
+  const seen = new Set<string>();
+  for (const f of fields) {
+    if (typeof f !== "string" || !FIELD_NAME_PATTERN.test(f)) {
+      throw new MemstatsError(
+        "SCHEMA",
+        `invalid field name ${JSON.stringify(f)}: use [A-Za-z_][A-Za-z0-9_]*, at most ${MAX_FIELD_NAME_BYTES} characters`,
+      );
+    }
+    if (seen.has(f)) throw new MemstatsError("SCHEMA", `field ${JSON.stringify(f)} is listed twice`);
+    seen.add(f);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A label as stored: UTF-8 without NUL bytes, cut at a character boundary to
+ * at most 63 bytes.
+ */
+export function encodeLabel(label: unknown): Uint8Array {
+  if (label === undefined) return new Uint8Array(0);
+  if (typeof label !== "string") {
+    throw new MemstatsError("INVALID_ARGUMENT", `label must be a string, got ${typeof label}`);
+  }
+  const out = new Uint8Array(MAX_LABEL_BYTES);
+  const { written } = encoder.encodeInto(label.replaceAll("\0", ""), out); // whole characters only
+  return out.subarray(0, written);
+}
+
+/** The default segment name for a user id: `/memstats-<uid>`. */
+export function defaultSegmentName(uid: number): string {
+  return `/memstats-${uid}`;
+}
