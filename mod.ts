@@ -23,4 +23,10 @@ export { SlotHandle } from "./src/slot.ts";
 export type { AggregateMemoryStats, ThreadMemoryStats } from "./src/reader.ts";
 export { MemstatsError } from "./src/errors.ts";
 export type { MemstatsErrorCode } from "./src/errors.ts";
-export { currentSlot, defaultSegment, getOrRegisterSlot, memoryRegistry, updateArenaStats } from "./src/default.ts";
+export {
+  currentSlot,
+  defaultSegment,
+  getOrRegisterSlot,
+  memoryRegistry,
+  updateArenaStats,
+} from "./src/default.ts";

@@ -29,7 +29,7 @@ export function validateSegmentName(name: unknown): asserts name is string {
   let why = "it must be '/' followed by 1 to 250 of A-Z a-z 0-9 . _ -";
   if (!name.startsWith("/")) why = `it must start with '/' (try "/${name}")`;
   else if (name.length > 251) why = `it is ${name.length - 1} characters after '/', the limit is 250`;
-  else if (name === "/" ) why = "it is empty after '/'";
+  else if (name === "/") why = "it is empty after '/'";
   else if (name.indexOf("/", 1) !== -1) why = "it must not contain '/' after the first character";
   else if (name === "/." || name === "/..") why = "'.' and '..' name directories";
   throw new MemstatsError("INVALID_NAME", `invalid segment name ${JSON.stringify(name)}: ${why}`, name);
@@ -45,7 +45,9 @@ export function validateFields(fields: unknown): asserts fields is readonly stri
     if (typeof f !== "string" || !FIELD_NAME_PATTERN.test(f)) {
       throw new MemstatsError(
         "SCHEMA",
-        `invalid field name ${JSON.stringify(f)}: use [A-Za-z_][A-Za-z0-9_]*, at most ${MAX_FIELD_NAME_BYTES} characters`,
+        `invalid field name ${
+          JSON.stringify(f)
+        }: use [A-Za-z_][A-Za-z0-9_]*, at most ${MAX_FIELD_NAME_BYTES} characters`,
       );
     }
     if (seen.has(f)) throw new MemstatsError("SCHEMA", `field ${JSON.stringify(f)} is listed twice`);

@@ -50,7 +50,7 @@
  */
 import { releaseClock, retainClock } from "./clock.ts";
 import { MemstatsError } from "./errors.ts";
-import { platform, type Platform } from "./ffi/mod.ts";
+import { type Platform, platform } from "./ffi/mod.ts";
 import { CLAIMING_BIT, LABEL_SIZE, S, slotOffset, VERSION_MAJOR } from "./layout.ts";
 import { claimerIsDead, claimWord, currentEvidence, type Evidence, ownerIsDead } from "./liveness.ts";
 import { encodeLabel } from "./names.ts";
@@ -62,8 +62,14 @@ import {
   readSlot,
   type ThreadMemoryStats,
 } from "./reader.ts";
-import { openSegment, type Segment, type SegmentFileInfo, type SegmentOptions, unlinkSegment } from "./segment.ts";
-import { SlotHandle, type SlotOwner } from "./slot.ts";
+import {
+  openSegment,
+  type Segment,
+  type SegmentFileInfo,
+  type SegmentOptions,
+  unlinkSegment,
+} from "./segment.ts";
+import { SlotHandle } from "./slot.ts";
 
 /** Options for {@linkcode MemoryStatsRegistry.open}. */
 export type OpenOptions = SegmentOptions;
@@ -122,7 +128,7 @@ function installExitHook(p: Platform): void {
  * MemoryStatsRegistry.unlink("/memstats-example");
  * ```
  */
-export class MemoryStatsRegistry implements SlotOwner {
+export class MemoryStatsRegistry {
   readonly #seg: Segment;
   readonly #platform: Platform;
   readonly #fieldIndex: ReadonlyMap<string, number>;
@@ -317,7 +323,9 @@ export class MemoryStatsRegistry implements SlotOwner {
     for (let i = 0; i < seg.geometry.capacity; i++) {
       const ev = readEvidence(seg, i);
       if (ev === null) continue;
-      const dead = (ev.owner & CLAIMING_BIT) !== 0n ? claimerIsDead(shim, ev.owner, ours) : ownerIsDead(shim, ev, ours);
+      const dead = (ev.owner & CLAIMING_BIT) !== 0n
+        ? claimerIsDead(shim, ev.owner, ours)
+        : ownerIsDead(shim, ev, ours);
       if (!dead) continue;
       const ow = (slotOffset(seg.geometry, i) + S.owner) / 8;
       if (Atomics.compareExchange(seg.u64, ow, ev.owner, 0n) === ev.owner) count++;
@@ -400,7 +408,16 @@ export class MemoryStatsRegistry implements SlotOwner {
 
   #adopt(index: number, off: number, id: bigint): SlotHandle {
     const seg = this.#seg;
-    const handle = new SlotHandle(this, seg.f64, seg.u32, off, index, Number(id), seg.fields, this.#fieldIndex);
+    const handle = new SlotHandle(
+      this,
+      seg.f64,
+      seg.u32,
+      off,
+      index,
+      Number(id),
+      seg.fields,
+      this.#fieldIndex,
+    );
     this.#handles ??= new Array(seg.geometry.capacity).fill(undefined);
     this.#handles[index] = handle;
     this.#owned++;
@@ -412,7 +429,11 @@ export class MemoryStatsRegistry implements SlotOwner {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new MemstatsError("CLOSED", `registry for ${this.#seg.name} is closed; open it again`, this.#seg.name);
+      throw new MemstatsError(
+        "CLOSED",
+        `registry for ${this.#seg.name} is closed; open it again`,
+        this.#seg.name,
+      );
     }
   }
 

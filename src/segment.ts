@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { errnoName, ERRNO, MemstatsError } from "./errors.ts";
+import { ERRNO, errnoName, MemstatsError } from "./errors.ts";
 import { type Mapping, OpenKind, type Platform } from "./ffi/mod.ts";
 import {
   CACHE_LINE,
@@ -13,8 +13,8 @@ import {
   DEFAULT_FIELDS,
   ENDIAN_MARKER,
   FIELD_NAME_SIZE,
-  geometry,
   type Geometry,
+  geometry,
   H,
   HEADER_FIXED,
   headerSizeFor,
@@ -161,20 +161,34 @@ export class Segment {
   }
 }
 
-function fail(code: "NOT_FOUND" | "EACCES" | "IO" | "INVALID_NAME" | "BAD_MAGIC", name: string, msg: string): never {
+function fail(
+  code: "NOT_FOUND" | "EACCES" | "IO" | "INVALID_NAME" | "BAD_MAGIC",
+  name: string,
+  msg: string,
+): never {
   throw new MemstatsError(code, msg, name);
 }
 
 function openError(name: string, rc: number, what: string): never {
   const e = -rc;
   if (e === ERRNO.ENOENT) {
-    fail("NOT_FOUND", name, `segment ${name} does not exist; start a writer first, or open it with create: true`);
+    fail(
+      "NOT_FOUND",
+      name,
+      `segment ${name} does not exist; start a writer first, or open it with create: true`,
+    );
   }
   if (e === ERRNO.EACCES || e === ERRNO.EPERM) {
-    fail("EACCES", name, `permission denied ${what} segment ${name}; it belongs to another user or its mode forbids you (see memstats ls)`);
+    fail(
+      "EACCES",
+      name,
+      `permission denied ${what} segment ${name}; it belongs to another user or its mode forbids you (see memstats ls)`,
+    );
   }
   if (e === ERRNO.ELOOP) fail("EACCES", name, `segment ${name} is a symbolic link; refusing to follow it`);
-  if (e === ERRNO.ENOTREG) fail("BAD_MAGIC", name, `${name} is not a regular file, so not a memstats segment`);
+  if (e === ERRNO.ENOTREG) {
+    fail("BAD_MAGIC", name, `${name} is not a regular file, so not a memstats segment`);
+  }
   if (e === ERRNO.EINVAL) fail("INVALID_NAME", name, `the system rejected the segment name ${name}`);
   fail("IO", name, `${what} segment ${name} failed: ${errnoName(rc)}`);
 }
@@ -182,12 +196,18 @@ function openError(name: string, rc: number, what: string): never {
 function validateOptions(o: SegmentOptions): void {
   if (o.capacity !== undefined) {
     if (!Number.isInteger(o.capacity) || o.capacity < 1 || o.capacity > MAX_CAPACITY) {
-      throw new MemstatsError("SCHEMA", `capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${o.capacity}`);
+      throw new MemstatsError(
+        "SCHEMA",
+        `capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${o.capacity}`,
+      );
     }
   }
   if (o.fields !== undefined) validateFields(o.fields);
   if (o.mode !== undefined && (!Number.isInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {
-    throw new MemstatsError("INVALID_ARGUMENT", `mode must be permission bits from 0 to 0o777, got ${o.mode}`);
+    throw new MemstatsError(
+      "INVALID_ARGUMENT",
+      `mode must be permission bits from 0 to 0o777, got ${o.mode}`,
+    );
   }
   if (o.openTimeoutMs !== undefined && !(o.openTimeoutMs >= 0)) {
     throw new MemstatsError("INVALID_ARGUMENT", `openTimeoutMs must be >= 0, got ${o.openTimeoutMs}`);
@@ -280,7 +300,11 @@ type HeaderVerdict =
   | { ok: false; wait: boolean; error: MemstatsError };
 
 function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerdict {
-  const bad = (code: "BAD_MAGIC" | "VERSION" | "TRUNCATED" | "SCHEMA", msg: string, wait = false): HeaderVerdict => ({
+  const bad = (
+    code: "BAD_MAGIC" | "VERSION" | "TRUNCATED" | "SCHEMA",
+    msg: string,
+    wait = false,
+  ): HeaderVerdict => ({
     ok: false,
     wait,
     error: new MemstatsError(code, msg, name),
@@ -324,16 +348,21 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
   const capacity = u32[H.capacity / 4];
   const headerSize = u32[H.headerSize / 4];
   const stride = u32[H.slotStride / 4];
-  const corrupt = (what: string) => bad("SCHEMA", `segment ${name} has a corrupt header: ${what}; remove it and start again`);
+  const corrupt = (what: string) =>
+    bad("SCHEMA", `segment ${name} has a corrupt header: ${what}; remove it and start again`);
   if (fieldCount < 1 || fieldCount > MAX_FIELDS) return corrupt(`field count ${fieldCount}`);
   if (capacity < 1 || capacity > MAX_CAPACITY) return corrupt(`capacity ${capacity}`);
-  if (headerSize !== headerSizeFor(fieldCount)) return corrupt(`header size ${headerSize} for ${fieldCount} fields`);
+  if (headerSize !== headerSizeFor(fieldCount)) {
+    return corrupt(`header size ${headerSize} for ${fieldCount} fields`);
+  }
   // A newer minor may grow the slot; it must still be whole cache lines and hold our fields.
   if (stride < slotStrideFor(fieldCount) || stride % CACHE_LINE !== 0 || stride > 1 << 16) {
     return corrupt(`slot stride ${stride}`);
   }
   const total = headerSize + capacity * stride;
-  if (u64[H.totalSize / 8] !== BigInt(total)) return corrupt(`total size ${u64[H.totalSize / 8]}, expected ${total}`);
+  if (u64[H.totalSize / 8] !== BigInt(total)) {
+    return corrupt(`total size ${u64[H.totalSize / 8]}, expected ${total}`);
+  }
   if (size < total) {
     return bad(
       "TRUNCATED",
@@ -352,7 +381,12 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
     }
     fields.push(field);
   }
-  return { ok: true, g: { capacity, fieldCount, headerSize, slotStride: stride, totalSize: total }, fields, minor };
+  return {
+    ok: true,
+    g: { capacity, fieldCount, headerSize, slotStride: stride, totalSize: total },
+    fields,
+    minor,
+  };
 }
 
 function attach(p: Platform, name: string, fd: number, o: SegmentOptions, readOnly: boolean): Segment {
@@ -400,7 +434,9 @@ function checkSchema(name: string, g: Geometry, fields: readonly string[], o: Se
   if (o.fields !== undefined && o.fields.join(",") !== fields.join(",")) {
     throw new MemstatsError(
       "SCHEMA",
-      `segment ${name} has fields [${fields.join(", ")}], not [${o.fields.join(", ")}]; open it without fields, ` +
+      `segment ${name} has fields [${fields.join(", ")}], not [${
+        o.fields.join(", ")
+      }]; open it without fields, ` +
         `or use another name`,
       name,
     );

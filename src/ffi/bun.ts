@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Mapping, type OpenKind, type Platform, type Shim } from "./types.ts";
+import type { Mapping, OpenKind, Platform, Shim } from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
 interface BunFfi {
@@ -62,8 +62,7 @@ export function loadBun(path: string, expectedAbi: number): Platform {
   const err = new Int32Array(1);
   const shim: Shim = {
     path,
-    open: (name: string, kind: OpenKind, mode: number) =>
-      f.ms_open(cString(name), kind, mode) as number,
+    open: (name: string, kind: OpenKind, mode: number) => f.ms_open(cString(name), kind, mode) as number,
     fstat: (fd, out) => f.ms_fstat(fd, out) as number,
     ftruncate: (fd, size) => f.ms_ftruncate(fd, size) as number,
     fchmod: (fd, mode) => f.ms_fchmod(fd, mode) as number,

@@ -1,0 +1,102 @@
+/**
+ * The whole test suite: every file in tests/ under `deno test` and under
+ * `bun test`, then one summary line summed over both runners:
+ *
+ *     N passed, N failed
+ *
+ * Each runner writes JUnit XML (their own summary lines are not parsed);
+ * a runner that crashes without a report counts as one failure.
+ * Usage: `bun scripts/test.ts [--only deno|bun] [file filter...]`.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = `${ROOT}.test-results`;
+
+interface Case {
+  name: string;
+  failed: boolean;
+  skipped: boolean;
+  message: string;
+}
+
+function unescape(s: string): string {
+  return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#10;/g, "\n")
+    .replace(/&apos;/g, "'").replace(/&amp;/g, "&");
+}
+
+/** Leaf test cases of a JUnit report; Deno also lists each describe as a case, which we drop. */
+export function parseJunit(xml: string, runner: string): Case[] {
+  const cases: Case[] = [];
+  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (const m of xml.matchAll(re)) {
+    const attrs = m[1];
+    const body = m[3] ?? "";
+    const name = unescape(/\bname="([^"]*)"/.exec(attrs)?.[1] ?? "?");
+    const cls = unescape(/\bclassname="([^"]*)"/.exec(attrs)?.[1] ?? "");
+    const failure = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(body);
+    const full = runner === "bun" && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
+    cases.push({
+      name: full,
+      failed: failure !== null,
+      skipped: /<skipped\b/.test(body),
+      message: failure ? unescape(failure[2]).split("\n")[0] : "",
+    });
+  }
+  // Deno: "describe > it" steps plus a case per describe that only aggregates them.
+  const names = new Set(cases.map((c) => c.name));
+  return cases.filter((c) => ![...names].some((n) => n.startsWith(c.name + " > ")));
+}
+
+function run(runner: "deno" | "bun", files: string[]): Case[] {
+  const report = `${OUT}/${runner}.xml`;
+  rmSync(report, { force: true });
+  const bin = `${ROOT}node_modules/.bin/${runner}`;
+  const args = runner === "deno"
+    ? ["test", "-A", "--no-check", `--junit-path=${report}`, ...files]
+    : ["test", "--timeout=300000", "--reporter=junit", `--reporter-outfile=${report}`, ...files];
+  console.log(`\n=== ${runner} ${args.join(" ")}`);
+  const r = spawnSync(bin, args, { cwd: ROOT, stdio: "inherit", env: process.env, timeout: 20 * 60_000 });
+  if (!existsSync(report)) {
+    return [{ name: `${runner} runner`, failed: true, skipped: false, message: `no report (exit ${r.status})` }];
+  }
+  const cases = parseJunit(readFileSync(report, "utf8"), runner);
+  if (r.status !== 0 && !cases.some((c) => c.failed)) {
+    cases.push({ name: `${runner} runner`, failed: true, skipped: false, message: `exit status ${r.status}` });
+  }
+  return cases;
+}
+
+if (import.meta.main) {
+  const argv = process.argv.slice(2);
+  const only = argv[0] === "--only" ? argv[1] : undefined;
+  const filters = argv.slice(only ? 2 : 0);
+  mkdirSync(OUT, { recursive: true });
+  const files = readdirSync(`${ROOT}tests`)
+    .filter((f) => f.endsWith(".test.ts"))
+    .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+    .sort()
+    .map((f) => `tests/${f}`);
+  const results: Record<string, Case[]> = {};
+  for (const runner of ["deno", "bun"] as const) {
+    if (!only || only === runner) results[runner] = run(runner, files);
+  }
+  let passed = 0;
+  let failed = 0;
+  console.log("\n=== summary");
+  for (const [runner, cases] of Object.entries(results)) {
+    const f = cases.filter((c) => c.failed);
+    const s = cases.filter((c) => c.skipped && !c.failed);
+    const p = cases.length - f.length - s.length;
+    passed += p;
+    failed += f.length;
+    console.log(`${runner}: ${p} passed, ${f.length} failed, ${s.length} skipped`);
+    for (const c of s) console.log(`  skipped: ${c.name}`);
+    for (const c of f) console.log(`  FAILED: ${c.name}: ${c.message}`);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}

@@ -1,0 +1,146 @@
+/**
+ * Shared test helpers: unique segment names, runtime binaries, and a driver
+ * for child processes that run `tests/fixtures/child.ts` under Bun or Deno.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { MemoryStatsRegistry } from "../mod.ts";
+
+/** Absolute path of the repository root. */
+export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+
+/** The runtimes every cross-runtime test runs in. */
+export const RUNTIMES = ["bun", "deno"] as const;
+/** One of {@linkcode RUNTIMES}. */
+export type Runtime = typeof RUNTIMES[number];
+
+/** The runtime running this test file. */
+export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
+/** The other runtime. */
+export const OTHER: Runtime = HERE === "bun" ? "deno" : "bun";
+
+/** Absolute path of a runtime binary from node_modules/.bin. */
+export function runtimeBin(rt: Runtime): string {
+  const p = `${ROOT}node_modules/.bin/${rt}`;
+  if (!existsSync(p)) throw new Error(`${p} missing: run npm install`);
+  return p;
+}
+
+/** argv to run a TypeScript file under a runtime. */
+export function runArgs(rt: Runtime, file: string, args: string[] = []): [string, string[]] {
+  return rt === "bun" ? [runtimeBin("bun"), [file, ...args]] : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+}
+
+/** A segment name unique to this process and call. */
+export function uniqueName(tag = "t"): string {
+  return `/mst-${tag}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Unlink quietly (after a test). */
+export function cleanup(...names: string[]): void {
+  for (const n of names) {
+    try {
+      MemoryStatsRegistry.unlink(n);
+    } catch { /* already gone */ }
+  }
+}
+
+/** Run a TypeScript file to completion; returns status and output. */
+export function runFile(
+  rt: Runtime,
+  file: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): { status: number | null; signal: string | null; stdout: string; stderr: string } {
+  const [cmd, argv] = runArgs(rt, file, args);
+  const r = spawnSync(cmd, argv, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 120_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** A child process driven line by line through `tests/fixtures/child.ts`. */
+export class Child {
+  readonly runtime: Runtime;
+  readonly proc: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  #pending: ((line: string) => void)[] = [];
+  #lines: string[] = [];
+  stderr = "";
+
+  constructor(rt: Runtime, env: Record<string, string | undefined> = {}) {
+    this.runtime = rt;
+    const [cmd, argv] = runArgs(rt, `${ROOT}tests/fixtures/child.ts`);
+    this.proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    this.exited = new Promise((resolve) => this.proc.on("exit", (code, signal) => resolve({ code, signal })));
+    this.proc.stderr!.on("data", (d) => (this.stderr += d));
+    createInterface({ input: this.proc.stdout! }).on("line", (line) => {
+      const waiter = this.#pending.shift();
+      if (waiter) waiter(line);
+      else this.#lines.push(line);
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Send one command; resolves with the child's JSON answer (rejects on `error`). */
+  async send<T = Record<string, unknown>>(cmd: Record<string, unknown>, timeoutMs = 60_000): Promise<T> {
+    this.proc.stdin!.write(JSON.stringify(cmd) + "\n");
+    const line = await this.#next(timeoutMs);
+    const msg = JSON.parse(line);
+    if (msg.error) {
+      const e = new Error(`${this.runtime} child: ${msg.error.code ?? ""} ${msg.error.message}`);
+      (e as Error & { code?: string }).code = msg.error.code;
+      throw e;
+    }
+    return msg as T;
+  }
+
+  #next(timeoutMs: number): Promise<string> {
+    const ready = this.#lines.shift();
+    if (ready !== undefined) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${this.runtime} child ${this.pid} did not answer; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
+      this.#pending.push((l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+      this.exited.then(() => {
+        clearTimeout(timer);
+        setTimeout(() => reject(new Error(`${this.runtime} child exited; stderr: ${this.stderr}`)), 50);
+      });
+    });
+  }
+
+  /** Ask the child to exit normally and wait for it. */
+  async close(): Promise<{ code: number | null; signal: string | null }> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.stdin!.end();
+    return await this.exited;
+  }
+
+  /** Kill with a signal and wait until the process is gone (reaped). */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    this.proc.kill(signal);
+    await this.exited;
+  }
+}
+
+/** Whether a thread of this process still exists. */
+export function threadExists(tid: number): boolean {
+  return existsSync(`/proc/self/task/${tid}`);
+}
+
+/** Poll `cond` every few ms until true or the deadline passes. */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
