@@ -317,21 +317,45 @@ export class MemoryStatsRegistry {
   reclaim(): number {
     this.#assertWritable();
     const seg = this.#seg;
-    const shim = this.#platform.shim;
-    const ours = (this.#evidence ??= currentEvidence(shim));
     let count = 0;
-    for (let i = 0; i < seg.geometry.capacity; i++) {
-      const ev = readEvidence(seg, i);
-      if (ev === null) continue;
-      const dead = (ev.owner & CLAIMING_BIT) !== 0n
-        ? claimerIsDead(shim, ev.owner, ours)
-        : ownerIsDead(shim, ev, ours);
-      if (!dead) continue;
-      const ow = (slotOffset(seg.geometry, i) + S.owner) / 8;
-      if (Atomics.compareExchange(seg.u64, ow, ev.owner, 0n) === ev.owner) count++;
+    for (const { slot, owner } of this.#deadSlots()) {
+      const ow = (slotOffset(seg.geometry, slot) + S.owner) / 8;
+      if (Atomics.compareExchange(seg.u64, ow, owner, 0n) === owner) count++;
     }
     if (count > 0) seg.bump("reclaimedCount", BigInt(count));
     return count;
+  }
+
+  /**
+   * How many taken slots have a live owner and how many a dead one (which
+   * `reclaim()` would free). Works on a read-only registry; writes nothing.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStatsRegistry } from "@memstats/shm";
+   * const r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * if (r.ownerCensus().live === 0) console.log("nobody is writing");
+   * r.close();
+   * ```
+   */
+  ownerCensus(): { live: number; dead: number } {
+    this.#assertOpen();
+    let taken = 0;
+    for (let i = 0; i < this.capacity; i++) if (readEvidence(this.#seg, i) !== null) taken++;
+    const dead = [...this.#deadSlots()].length;
+    return { live: Math.max(0, taken - dead), dead };
+  }
+
+  *#deadSlots(): Generator<{ slot: number; owner: bigint }> {
+    const seg = this.#seg;
+    const shim = this.#platform.shim;
+    const ours = (this.#evidence ??= currentEvidence(shim));
+    for (let i = 0; i < seg.geometry.capacity; i++) {
+      const ev = readEvidence(seg, i);
+      if (ev === null) continue;
+      const dead = (ev.owner & CLAIMING_BIT) !== 0n ? claimerIsDead(shim, ev.owner, ours) : ownerIsDead(shim, ev, ours);
+      if (dead) yield { slot: i, owner: ev.owner };
+    }
   }
 
   /** Totals over all active slots (the seed's `aggregate_stats`). */
