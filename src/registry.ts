@@ -374,7 +374,7 @@ export class MemoryStatsRegistry {
   slotStats(index: number): ThreadMemoryStats | null {
     this.#assertOpen();
     if (!(index >= 0 && index < this.capacity)) return null;
-    return readSlot(this.#seg, index, new Float64Array(this.#seg.geometry.fieldCount * 2));
+    return readSlot(this.#seg, index);
   }
 
   /** Release this registry's slots and unmap the segment. Idempotent. */
@@ -425,9 +425,10 @@ export class MemoryStatsRegistry {
     u8.fill(0, off + S.label, off + S.label + LABEL_SIZE);
     u8.set(label, off + S.label);
     f64.fill(0, (off + S.values) / 8, (off + S.values) / 8 + 2 * g.fieldCount);
+    // Every claim moves seq (to the next even number: a dead writer may have left
+    // it odd), so a reader that read a torn owner word across this claim retries.
     const sq = (off + S.seq) / 4;
-    const seq = Atomics.load(u32, sq);
-    if ((seq & 1) !== 0) Atomics.store(u32, sq, seq + 1); // a dead writer left it mid-update
+    Atomics.add(u32, sq, (Atomics.load(u32, sq) & 1) === 0 ? 2 : 1);
   }
 
   #adopt(index: number, off: number, id: bigint): SlotHandle {

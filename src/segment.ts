@@ -336,7 +336,8 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
         (major > VERSION_MAJOR ? "upgrade @memstats/shm" : "recreate the segment"),
     );
   }
-  if (Atomics.load(u32, H.state / 4) !== STATE_READY) {
+  // A 64-bit atomic load: JSC's 32-bit Atomics.load writes, which faults on a read-only mapping.
+  if (Number(Atomics.load(u64, H.state / 8) & 0xffffffffn) !== STATE_READY) {
     return bad(
       "TRUNCATED",
       `segment ${name} was never finished by its creator (pid ${u32[H.creatorPid / 4]}); ` +
