@@ -259,7 +259,13 @@ export class MemoryStatsRegistry {
     const label = encodeLabel(options?.label);
     const ev = (this.#evidence ??= currentEvidence(this.#platform.shim));
     let handle = this.#claimFree(ev, label);
-    if (handle === null && this.reclaim() > 0) handle = this.#claimFree(ev, label);
+    // Full: free dead owners' slots and scan again. Racing registrants may take
+    // what we freed (or free slots themselves), so repeat while reclaim finds any.
+    for (let round = 0; handle === null && round < 8; round++) {
+      const freed = this.reclaim();
+      handle = this.#claimFree(ev, label);
+      if (freed === 0) break;
+    }
     if (handle === null) {
       this.#seg.bump("overflowCount");
       return null;

@@ -1,0 +1,94 @@
+/**
+ * Worker threads: each Worker is its own JS thread with its own slot; the
+ * main thread and another process see their values; slots of ended Workers
+ * come back (released on close, reclaimed after terminate()).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { MemoryStatsRegistry } from "../mod.ts";
+import { Child, cleanup, HERE, OTHER, threadExists, uniqueName, waitFor } from "./helpers.ts";
+
+const WORKER = new URL("./fixtures/worker.ts", import.meta.url).href;
+
+interface Answer {
+  slot: number | null;
+  threadId: number | null;
+  tid: number;
+  error?: string;
+}
+
+function start(name: string, value: number, label: string): Promise<{ w: Worker; a: Answer }> {
+  const w = new Worker(WORKER, { type: "module" });
+  return new Promise((resolve, reject) => {
+    w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
+    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
+    w.postMessage({ name, value, label });
+  });
+}
+
+describe(`Workers (${HERE})`, () => {
+  it("4 Workers register and update; the main thread and another process read their values", async () => {
+    const name = uniqueName("w4");
+    const main = MemoryStatsRegistry.open(name, { capacity: 8 });
+    const started = await Promise.all([1, 2, 3, 4].map((i) => start(name, i * 1111, `worker-${i}`)));
+    const other = new Child(OTHER);
+    try {
+      assert.ok(started.every((s) => s.a.slot !== null));
+      const mine = [...main.perThreadStats()].map((t) => [t.label, t.arenaBytes, t.tid]);
+      assert.deepEqual(
+        mine.map(([l, v]) => [l, v]).sort(),
+        [["worker-1", 1111], ["worker-2", 2222], ["worker-3", 3333], ["worker-4", 4444]],
+      );
+      assert.deepEqual(new Set(mine.map((m) => m[2])), new Set(started.map((s) => s.a.tid)));
+      await other.send({ op: "open", name, options: { readOnly: true } });
+      const seen = await other.send<{ aggregate: { activeThreads: number; totalArenaBytes: number } }>({
+        op: "stats",
+        name,
+      });
+      assert.equal(seen.aggregate.activeThreads, 4);
+      assert.equal(seen.aggregate.totalArenaBytes, 11110);
+    } finally {
+      for (const { w } of started) w.terminate();
+      await other.kill();
+      main.close();
+      cleanup(name);
+    }
+  });
+
+  it("200 Worker lifetimes pass through capacity 8 without overflow (close and terminate)", async () => {
+    const name = uniqueName("w200");
+    const main = MemoryStatsRegistry.open(name, { capacity: 8 });
+    let terminated = 0;
+    try {
+      for (let batch = 0; batch < 50; batch++) {
+        const started = await Promise.all([0, 1, 2, 3].map((k) => start(name, batch * 4 + k + 1, `b${batch}-${k}`)));
+        if (!started.every((s) => s.a.slot !== null)) {
+          const table = [...main.perThreadStats()].map((t) => `${t.slot}:${t.label}:${t.tid}:${threadExists(t.tid)}`);
+          assert.fail(`batch ${batch}: a Worker got no slot; census ${JSON.stringify(main.ownerCensus())}; ${table.join(" ")}`);
+        }
+        // Half end cleanly (their registry releases), half are terminated (no hook runs at all).
+        for (const [k, { w }] of started.entries()) {
+          if (k % 2 === 0) w.postMessage("close");
+          else {
+            w.terminate();
+            terminated++;
+          }
+        }
+        // The OS thread outlives terminate() by a few ms; its slot is reclaimable once it is gone.
+        await waitFor(() => started.every((s) => !threadExists(s.a.tid)), 10_000, "Worker threads to exit").catch((e) => {
+          throw new Error(`${e.message}: ${started.map((s, k) => `${k}:${s.a.tid}:${threadExists(s.a.tid)}`).join(" ")}`);
+        });
+      }
+      const agg = main.aggregateStats();
+      assert.equal(agg.overflowCount, 0);
+      assert.ok(main.reclaimedCount >= 1 && main.reclaimedCount <= terminated, `reclaimed ${main.reclaimedCount}`);
+      assert.ok(agg.activeThreads <= 8);
+      // What is left belongs to terminated Workers, all gone: reclaim takes exactly those.
+      assert.equal(main.reclaim(), agg.activeThreads);
+      assert.equal(main.aggregateStats().activeThreads, 0, "no slot left behind once every Worker is gone");
+    } finally {
+      main.close();
+      cleanup(name);
+    }
+  });
+});
