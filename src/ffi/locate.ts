@@ -32,8 +32,9 @@ function libraryExtension(): string {
   return process.platform === "darwin" ? "dylib" : "so";
 }
 
-function extraLibs(): string[] {
-  return process.platform === "linux" ? ["-lrt"] : [];
+/** The compiler arguments that build `src` into the library `out`. */
+export function shimCompileArgs(src: string, out: string): string[] {
+  return [...SHIM_CFLAGS, "-o", out, src, ...(process.platform === "linux" ? ["-lrt"] : [])];
 }
 
 /** The cache key: the source, the flags and the platform. */
@@ -56,18 +57,38 @@ export function shimCacheDir(env: (name: string) => string | undefined): string 
   return join(tmpdir(), `memstats-shm-${uid}`);
 }
 
-/** Where a prebuilt library for this platform would be, if this module is a file. */
+/** What `scripts/build_npm.ts` records next to a prebuilt library. */
+export interface PrebuiltStamp {
+  /** SHA-256 of the C source it was built from. */
+  sourceSha256: string;
+  /** SHA-256 of the library file itself. */
+  libSha256: string;
+  /** `linux-x64`, ... */
+  platform: string;
+}
+
+/** File name of the shim library on this platform. */
+export function libraryName(): string {
+  return `libmemstats_shim.${libraryExtension()}`;
+}
+
+/**
+ * A prebuilt library shipped in the npm package for this platform, used only
+ * when it was built from exactly the embedded source and its bytes are the
+ * ones recorded at build time (never a stale or altered one).
+ */
 function prebuiltPath(): string | undefined {
   const url = new URL(`../../native/prebuilt/${platformTag()}/`, import.meta.url);
   if (url.protocol !== "file:") return undefined; // loaded from JSR or https
   const dir = fileURLToPath(url);
-  const lib = join(dir, `libmemstats_shim.${libraryExtension()}`);
-  const stamp = join(dir, "source.sha256");
   try {
-    if (readFileSync(stamp, "utf8").trim() !== SHIM_SOURCE_SHA256) return undefined; // stale
-    return existsSync(lib) ? lib : undefined;
+    const stamp = JSON.parse(readFileSync(join(dir, "build.json"), "utf8")) as PrebuiltStamp;
+    if (stamp.sourceSha256 !== SHIM_SOURCE_SHA256 || stamp.platform !== platformTag()) return undefined;
+    const lib = join(dir, libraryName());
+    const digest = createHash("sha256").update(readFileSync(lib)).digest("hex");
+    return digest === stamp.libSha256 ? lib : undefined;
   } catch {
-    return undefined;
+    return undefined; // none shipped for this platform
   }
 }
 
@@ -91,7 +112,7 @@ function compile(dir: string, target: string, env: (name: string) => string | un
   const tmp = join(dir, `${target.slice(dir.length + 1)}.${nonce}.tmp`);
   try {
     writeFileSync(src, SHIM_SOURCE);
-    execFileSync(cc, [...SHIM_CFLAGS, "-o", tmp, src, ...extraLibs()], {
+    execFileSync(cc, shimCompileArgs(src, tmp), {
       stdio: ["ignore", "pipe", "pipe"],
     });
     renameSync(tmp, target); // atomic: a concurrent loader sees all or nothing

@@ -1,0 +1,92 @@
+/**
+ * Builds the npm package in dist/npm from the same sources JSR publishes.
+ *
+ * Why not @deno/dnt: it is published only on JSR, which these machines
+ * cannot reach. So the build is plain `tsc` (typescript pinned at 5.9.3 in
+ * package.json; the newest major is the native compiler, not verified here)
+ * with `rewriteRelativeImportExtensions`, which turns the `.ts` import
+ * specifiers Deno needs into `.js` ones. Output: ESM JavaScript and `.d.ts`
+ * files, a package.json with an `exports` map (types, bun, deno, import,
+ * default) and `bin: memstats`, the C source, and a prebuilt shim for this
+ * platform stamped with the hashes `src/ffi/locate.ts` verifies before use.
+ *
+ * Run: `bun scripts/build_npm.ts` (or `deno run -A scripts/build_npm.ts`).
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { libraryName, platformTag, type PrebuiltStamp, shimCompileArgs } from "../src/ffi/locate.ts";
+import { SHIM_SOURCE_SHA256 } from "../src/ffi/shim_source.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Where the package is built. */
+export const OUT: string = `${ROOT}dist/npm`;
+
+/** The one version, from deno.json; package.json and CHANGELOG.md must agree (a test checks). */
+export function projectVersion(): string {
+  return JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8")).version;
+}
+
+function sha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function entry(js: string): Record<string, string> {
+  const dts = js.replace(/\.js$/, ".d.ts");
+  return { types: dts, bun: js, deno: js, import: js, default: js };
+}
+
+/** The package.json of the built package. */
+export function npmManifest(version: string): Record<string, unknown> {
+  const root = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8"));
+  return {
+    name: "@memstats/shm",
+    version,
+    description: root.description,
+    license: "MIT",
+    type: "module",
+    keywords: ["shared-memory", "shm", "metrics", "memory", "bun", "deno", "ffi", "prometheus"],
+    exports: {
+      ".": entry("./mod.js"),
+      "./cli": entry("./src/cli/main.js"),
+      "./package.json": "./package.json",
+    },
+    types: "./mod.d.ts",
+    bin: { memstats: "./bin/memstats.js" },
+    files: ["mod.js", "mod.d.ts", "src/", "bin/", "native/", "README.md", "LICENSE", "CHANGELOG.md"],
+    engines: { bun: ">=1.1", deno: ">=2.0" },
+    sideEffects: false,
+  };
+}
+
+function build(): void {
+  const version = projectVersion();
+  const rootVersion = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
+  if (rootVersion !== version) throw new Error(`package.json has ${rootVersion}, deno.json ${version}: make them agree`);
+  rmSync(OUT, { recursive: true, force: true });
+  execFileSync(`${ROOT}node_modules/.bin/tsc`, ["-p", `${ROOT}scripts/tsconfig.npm.json`], { stdio: "inherit" });
+
+  mkdirSync(`${OUT}/bin`, { recursive: true });
+  writeFileSync(
+    `${OUT}/bin/memstats.js`,
+    `#!/usr/bin/env bun\nimport process from "node:process";\nimport { main } from "../src/cli/main.js";\n\nprocess.exit(await main(process.argv.slice(2)));\n`,
+  );
+  chmodSync(`${OUT}/bin/memstats.js`, 0o755);
+
+  mkdirSync(`${OUT}/native`, { recursive: true });
+  copyFileSync(`${ROOT}native/memstats_shim.c`, `${OUT}/native/memstats_shim.c`);
+  const pre = `${OUT}/native/prebuilt/${platformTag()}`;
+  mkdirSync(pre, { recursive: true });
+  const lib = `${pre}/${libraryName()}`;
+  execFileSync(process.env.CC || "cc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), { stdio: "inherit" });
+  const stamp: PrebuiltStamp = { sourceSha256: SHIM_SOURCE_SHA256, libSha256: sha256(lib), platform: platformTag() };
+  writeFileSync(`${pre}/build.json`, JSON.stringify(stamp, null, 2) + "\n");
+
+  for (const f of ["README.md", "LICENSE", "CHANGELOG.md"]) copyFileSync(`${ROOT}${f}`, `${OUT}/${f}`);
+  writeFileSync(`${OUT}/package.json`, JSON.stringify(npmManifest(version), null, 2) + "\n");
+  console.log(`built ${OUT} (${version}, prebuilt shim for ${platformTag()})`);
+}
+
+if (import.meta.main) build();

@@ -1,0 +1,145 @@
+/**
+ * The real artifacts: the npm tarball installed into a scratch project with
+ * no access to the source tree (imported from Bun and from Deno, and its
+ * `memstats` bin), and the JSR file set run from a bare copy that must build
+ * the shim itself. Also: one version everywhere.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import process from "node:process";
+import { cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
+
+function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, MEMSTATS_SHIM_PATH: "", ...opts.env },
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  return r;
+}
+
+function ok(r: SpawnSyncReturns<string>, what: string): string {
+  assert.equal(r.status, 0, `${what} failed (${r.status} ${r.signal}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A script that registers, updates, reads and removes its segment, from whatever specifier it is given. */
+function useScript(specifier: string): string {
+  return `import process from "node:process";
+import { MemoryStatsRegistry } from "${specifier}";
+const name = process.argv[2];
+const reg = MemoryStatsRegistry.open(name, { fields: ["heap", "rss"] });
+const slot = reg.registerSlot({ label: "from-package" });
+slot.update({ heap: 123, rss: 456 });
+const t = [...reg.perThreadStats()][0];
+console.log(JSON.stringify({ total: reg.aggregateStats().totals, label: t.label }));
+if (process.argv[3] === "--hold") setInterval(() => {}, 1 << 30);
+else { reg.close(); MemoryStatsRegistry.unlink(name); }
+`;
+}
+
+/** Files the JSR package ships, from deno.json's publish.include. */
+function jsrFiles(): string[] {
+  const cfg = JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8"));
+  return cfg.publish.include as string[];
+}
+
+describe("packaging", () => {
+  const work = mkdtempSync(`${tmpdir()}/memstats-pkg-`);
+  const scratch = `${work}/app`;
+  const emptyCache = `${work}/cache`;
+  let tarball = "";
+
+  before(() => {
+    ok(sh(runtimeBin("bun"), ["scripts/build_npm.ts"]), "build_npm");
+    const packed = ok(sh("npm", ["pack", "--pack-destination", work], { cwd: `${ROOT}dist/npm` }), "npm pack");
+    tarball = `${work}/${packed.trim().split("\n").pop()}`;
+    mkdirSync(scratch);
+    mkdirSync(emptyCache);
+    writeFileSync(`${scratch}/package.json`, JSON.stringify({ name: "scratch", private: true, type: "module" }));
+    ok(sh("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: scratch }), "npm install tarball");
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it("one version: deno.json, package.json, the built package and CHANGELOG.md agree", () => {
+    const v = JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8")).version;
+    assert.match(v, /^\d+\.\d+\.\d+/);
+    assert.equal(JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version, v);
+    assert.equal(JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8")).version, v);
+    assert.equal(JSON.parse(readFileSync(`${scratch}/node_modules/@memstats/shm/package.json`, "utf8")).version, v);
+    assert.match(readFileSync(`${ROOT}CHANGELOG.md`, "utf8"), new RegExp(`^## ${v.replaceAll(".", "\\.")}$`, "m"));
+  });
+
+  it("npm pack lists only what a user needs", () => {
+    const list = JSON.parse(ok(sh("npm", ["pack", "--dry-run", "--json"], { cwd: `${ROOT}dist/npm` }), "pack --dry-run"));
+    const files: string[] = list[0].files.map((f: { path: string }) => f.path);
+    const allowed = /^(mod\.(js|d\.ts)|src\/.+\.(js|d\.ts)|bin\/memstats\.js|native\/memstats_shim\.c|native\/prebuilt\/linux-x64\/(libmemstats_shim\.so|build\.json)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
+    for (const f of files) assert.match(f, allowed, `unexpected file in the package: ${f}`);
+    for (const need of ["mod.js", "mod.d.ts", "bin/memstats.js", "native/memstats_shim.c", "package.json"]) {
+      assert.ok(files.includes(need), `missing ${need}`);
+    }
+    const manifest = JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8"));
+    assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "bun", "deno", "import", "default"]);
+    assert.equal(manifest.bin.memstats, "./bin/memstats.js");
+    assert.match(readFileSync(`${ROOT}dist/npm/bin/memstats.js`, "utf8"), /^#!\/usr\/bin\/env bun\n/);
+  });
+
+  it("the installed package works under Bun with the prebuilt shim (nothing compiled)", () => {
+    writeFileSync(`${scratch}/use_bun.ts`, useScript("@memstats/shm"));
+    const name = uniqueName("npm-bun");
+    const out = ok(sh(runtimeBin("bun"), ["use_bun.ts", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } }), "bun");
+    assert.deepEqual(JSON.parse(out), { total: { heap: 123, rss: 456 }, label: "from-package" });
+    assert.equal(existsSync(`${emptyCache}/memstats-shm`), false, "the verified prebuilt library was used");
+  });
+
+  it("the installed package works under Deno, by bare specifier and by npm: specifier", () => {
+    for (const spec of ["@memstats/shm", "npm:@memstats/shm"]) {
+      writeFileSync(`${scratch}/use_deno.ts`, useScript(spec));
+      const name = uniqueName("npm-deno");
+      const r = sh(runtimeBin("deno"), ["run", "-A", "use_deno.ts", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } });
+      assert.deepEqual(JSON.parse(ok(r, `deno ${spec}`)), { total: { heap: 123, rss: 456 }, label: "from-package" });
+      cleanup(name);
+    }
+    assert.equal(existsSync(`${emptyCache}/memstats-shm`), false);
+  });
+
+  it("`memstats show` runs through the installed bin", { skip: existsSync(`${ROOT}src/cli/main.ts`) ? false : "no CLI yet" }, async () => {
+    const name = uniqueName("npm-bin");
+    writeFileSync(`${scratch}/hold.ts`, useScript("@memstats/shm"));
+    const writer = spawn(runtimeBin("bun"), ["hold.ts", name, "--hold"], { cwd: scratch, stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise((resolve) => writer.stdout!.once("data", resolve));
+      const bin = `${scratch}/node_modules/.bin/memstats`;
+      const env = { PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` }; // `bun` for the shebang
+      const r = sh(bin, ["show", name], { cwd: scratch, env });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /from-package/);
+      assert.match(r.stdout, /heap/i);
+      const missing = sh(bin, ["show", uniqueName("none")], { cwd: scratch, env });
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /NOT_FOUND/);
+    } finally {
+      writer.kill("SIGKILL");
+      cleanup(name);
+    }
+  });
+
+  it("the JSR file set, copied alone, builds the shim on first use and works in Deno and Bun", () => {
+    const jsr = `${work}/jsr`;
+    for (const f of jsrFiles()) cpSync(`${ROOT}${f}`, `${jsr}/${f}`, { recursive: true });
+    assert.ok(!existsSync(`${jsr}/tests`) && !existsSync(`${jsr}/scripts`) && !existsSync(`${jsr}/node_modules`));
+    const cache = `${work}/jsr-cache`;
+    writeFileSync(`${work}/use_jsr.ts`, useScript(`./jsr/mod.ts`));
+    const name = uniqueName("jsr");
+    const d = sh(runtimeBin("deno"), ["run", "-A", "--no-config", "use_jsr.ts", name], { cwd: work, env: { XDG_CACHE_HOME: cache } });
+    assert.equal(JSON.parse(ok(d, "deno jsr copy")).label, "from-package");
+    assert.equal(readdirSync(`${cache}/memstats-shm`).filter((f) => f.endsWith(".so")).length, 1, "compiled once on first use");
+    const b = sh(runtimeBin("bun"), ["use_jsr.ts", uniqueName("jsr")], { cwd: work, env: { XDG_CACHE_HOME: cache } });
+    assert.equal(JSON.parse(ok(b, "bun jsr copy")).label, "from-package");
+    cleanup(name);
+  });
+});
