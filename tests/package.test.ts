@@ -96,6 +96,35 @@ describe("packaging", () => {
     assert.equal(existsSync(`${emptyCache}/memstats-shm`), false, "the verified prebuilt library was used");
   });
 
+  it("a prebuilt library whose bytes or source hash do not match is never loaded", () => {
+    const pre = `${scratch}/node_modules/@memstats/shm/native/prebuilt/linux-x64`;
+    const stamp = readFileSync(`${pre}/build.json`, "utf8");
+    const cache = `${work}/tamper-cache`;
+    writeFileSync(`${scratch}/use_tamper.ts`, useScript("@memstats/shm"));
+    try {
+      for (const [what, edit] of [
+        ["library bytes", (j: Record<string, string>) => ({ ...j, libSha256: "0".repeat(64) })],
+        ["source hash", (j: Record<string, string>) => ({ ...j, sourceSha256: "f".repeat(64) })],
+      ] as const) {
+        rmSync(cache, { recursive: true, force: true });
+        writeFileSync(`${pre}/build.json`, JSON.stringify(edit(JSON.parse(stamp))));
+        const r = sh(runtimeBin("bun"), ["use_tamper.ts", uniqueName("tamper")], { cwd: scratch, env: { XDG_CACHE_HOME: cache } });
+        assert.equal(JSON.parse(ok(r, what)).label, "from-package");
+        assert.equal(readdirSync(`${cache}/memstats-shm`).length, 1, `${what} mismatch: built from source instead`);
+      }
+    } finally {
+      writeFileSync(`${pre}/build.json`, stamp);
+    }
+  });
+
+  it("deno publish --dry-run is clean (no slow types, no warnings)", () => {
+    const r = sh(runtimeBin("deno"), ["publish", "--dry-run", "--allow-dirty"]);
+    const text = r.stdout + r.stderr;
+    assert.equal(r.status, 0, text);
+    assert.doesNotMatch(text, /warning|error/i, text);
+    assert.match(text, /Dry run complete/);
+  });
+
   it("the installed package works under Deno, by bare specifier and by npm: specifier", () => {
     for (const spec of ["@memstats/shm", "npm:@memstats/shm"]) {
       writeFileSync(`${scratch}/use_deno.ts`, useScript(spec));
