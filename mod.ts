@@ -30,3 +30,8 @@ export {
   memoryRegistry,
   updateArenaStats,
 } from "./src/default.ts";
+export { installDiagnostics } from "./src/diagnostics.ts";
+export type { Diagnostics, DiagnosticsOptions } from "./src/diagnostics.ts";
+export { SAMPLER_FIELDS, startSampler } from "./src/sampler.ts";
+export type { Sampler, SamplerOptions } from "./src/sampler.ts";
+export type { DiagnosticSignal } from "./src/ffi/types.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Mapping, OpenKind, Platform, Shim } from "./types.ts";
+import type { DiagnosticSignal, Mapping, OpenKind, Platform, RuntimeMemory, Shim } from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
 interface BunFfi {
@@ -17,7 +17,15 @@ interface BunFfi {
 }
 interface BunProcess {
   env: Record<string, string | undefined>;
-  on(event: "exit", fn: () => void): void;
+  on(event: string, fn: () => void): void;
+  off(event: string, fn: () => void): void;
+  prependListener(event: string, fn: () => void): void;
+  memoryUsage: { rss(): number };
+}
+// bun:jsc's figures for this thread's VM; process.memoryUsage()'s heap
+// figures are not per Worker in Bun and miss external memory.
+interface BunJsc {
+  heapStats(): { heapSize: number; heapCapacity: number; extraMemorySize: number };
 }
 
 const SYMBOLS = {
@@ -53,6 +61,7 @@ export function loadBun(path: string, expectedAbi: number): Platform {
   const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
   const proc = (globalThis as unknown as { process: BunProcess }).process;
   const lib = ffi.dlopen(path, SYMBOLS);
+  let jsc: BunJsc | undefined;
   const f = lib.symbols;
   const abi = f.ms_abi() as number;
   if (abi !== expectedAbi) {
@@ -96,5 +105,22 @@ export function loadBun(path: string, expectedAbi: number): Platform {
       return () => clearInterval(t as unknown as number);
     },
     unload: () => lib.close(),
+    memoryUsage(): RuntimeMemory {
+      jsc ??= (import.meta as unknown as { require(id: string): BunJsc }).require("bun:jsc");
+      const h = jsc.heapStats();
+      return {
+        rss: proc.memoryUsage.rss(),
+        heapUsed: h.heapSize,
+        heapTotal: h.heapCapacity,
+        external: h.extraMemorySize,
+      };
+    },
+    onSignal(signal: DiagnosticSignal, fn: () => void) {
+      proc.on(signal, fn); // like Node's, never keeps the process alive
+      return () => proc.off(signal, fn);
+    },
+    onExitFirst(fn) {
+      proc.prependListener("exit", fn);
+    },
   };
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Mapping, OpenKind, Platform, Shim } from "./types.ts";
+import type { DiagnosticSignal, Mapping, OpenKind, Platform, RuntimeMemory, Shim } from "./types.ts";
 
 // Only the parts of the Deno namespace used here, so `tsc` builds without Deno's types.
 type PointerObject = object;
@@ -18,6 +18,9 @@ interface DenoFfi {
   UnsafePointerView: { getArrayBuffer(p: PointerObject, len: number): ArrayBuffer };
   env: { get(name: string): string | undefined };
   unrefTimer(id: number): void;
+  memoryUsage(): RuntimeMemory;
+  addSignalListener(signal: string, fn: () => void): void;
+  removeSignalListener(signal: string, fn: () => void): void;
 }
 
 const SYMBOLS = {
@@ -57,6 +60,11 @@ export function loadDeno(path: string, expectedAbi: number): Platform {
     lib.close();
     throw new Error(`shim ABI ${abi}, expected ${expectedAbi}`);
   }
+  // Registered now, before any registry's exit hook: EventTarget cannot prepend.
+  const exitFirst: (() => void)[] = [];
+  globalThis.addEventListener("unload", () => {
+    for (const fn of exitFirst.splice(0)) fn();
+  });
   const err = new Int32Array(1);
   const shim: Shim = {
     path,
@@ -100,5 +108,13 @@ export function loadDeno(path: string, expectedAbi: number): Platform {
       return () => clearInterval(id);
     },
     unload: () => lib.close(),
+    memoryUsage: () => D.memoryUsage(),
+    onSignal(signal: DiagnosticSignal, fn: () => void) {
+      D.addSignalListener(signal, fn); // Deno's signal listeners do not hold the event loop open
+      return () => D.removeSignalListener(signal, fn);
+    },
+    onExitFirst(fn) {
+      exitFirst.push(fn);
+    },
   };
 }

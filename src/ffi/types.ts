@@ -60,6 +60,34 @@ export interface Shim {
   sleepMs(ms: number): void;
 }
 
+/**
+ * Memory figures of the calling JS thread, in bytes. `rss` is the whole
+ * process's resident set (the kernel does not split it by thread); the heap
+ * figures belong to this thread's own isolate or VM.
+ */
+export interface RuntimeMemory {
+  /** Resident set size of the process. */
+  readonly rss: number;
+  /** Bytes of the JS heap in use by live objects. */
+  readonly heapUsed: number;
+  /** Bytes reserved for the JS heap. */
+  readonly heapTotal: number;
+  /** Memory held outside the JS heap on behalf of JS objects (buffers, native bindings). */
+  readonly external: number;
+}
+
+/**
+ * Signals a {@linkcode Platform.onSignal} listener may catch.
+ *
+ * @example
+ * ```ts
+ * import { type DiagnosticSignal, installDiagnostics, MemoryStatsRegistry } from "@memstats/shm";
+ * const signal: DiagnosticSignal = "SIGUSR2";
+ * installDiagnostics(MemoryStatsRegistry.open("/memstats-app"), { signal });
+ * ```
+ */
+export type DiagnosticSignal = "SIGQUIT" | "SIGUSR1" | "SIGUSR2";
+
 /** A loaded shim plus runtime services. */
 export interface Platform {
   /** Which runtime is running; for diagnostics only. */
@@ -74,4 +102,17 @@ export interface Platform {
   unrefInterval(fn: () => void, ms: number): () => void;
   /** Unload the library; only safe once every mapping is gone. */
   unload(): void;
+  /** This JS thread's memory figures (see {@linkcode RuntimeMemory}). */
+  memoryUsage(): RuntimeMemory;
+  /**
+   * Call `fn` on every delivery of `signal` to the process, instead of its
+   * default action. The listener never keeps the process alive; the returned
+   * function removes it. Main thread only.
+   */
+  onSignal(signal: DiagnosticSignal, fn: () => void): () => void;
+  /**
+   * Like `onExit`, but runs before every `onExit` hook, so a final report
+   * still sees the slots the exit hooks are about to release.
+   */
+  onExitFirst(fn: () => void): void;
 }

@@ -1,0 +1,119 @@
+/**
+ * Finding and opening segments for the CLI. Commands that only read attach
+ * with `readOnly: true` (`O_RDONLY`, `PROT_READ`): the kernel itself keeps
+ * them from writing. Scanning the shared-memory directory reads at most the
+ * first 8 bytes of a regular file, opened `O_RDONLY|O_NOFOLLOW|O_NONBLOCK`,
+ * before anything is mapped, so other programs' files are never disturbed.
+ *
+ * @module
+ */
+import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
+import { defaultSegment } from "../default.ts";
+import { MemstatsError } from "../errors.ts";
+import { HEADER_FIXED, MAGIC } from "../layout.ts";
+import { SEGMENT_NAME_PATTERN } from "../names.ts";
+import { MemoryStatsRegistry } from "../registry.ts";
+import { CliError } from "./args.ts";
+
+/** Where Linux keeps POSIX shared memory: name `/foo` is the file `/dev/shm/foo`. */
+export const SHM_DIR = "/dev/shm";
+
+/** `foo` → `/foo`; no argument → the default segment (`$MEMSTATS_SEGMENT` or `/memstats-<uid>`). */
+export function segmentName(arg: string | undefined): string {
+  if (arg === undefined) return defaultSegment();
+  return arg.startsWith("/") ? arg : `/${arg}`;
+}
+
+/** The file behind a segment name. */
+export function segmentPath(name: string): string {
+  return SHM_DIR + name;
+}
+
+/** Turn a core error into a one-line CLI error naming the fix. */
+export function explain(e: unknown): never {
+  if (!(e instanceof MemstatsError)) throw e;
+  let msg = e.message;
+  if (e.code === "NOT_FOUND") {
+    msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
+      `or start the program that writes it`;
+  }
+  throw new CliError(msg, e.code);
+}
+
+/** Attach read-only, with CLI-worded errors. */
+export function openReadOnly(name: string, allowForeign: boolean): MemoryStatsRegistry {
+  try {
+    return MemoryStatsRegistry.open(name, {
+      readOnly: true,
+      create: false,
+      allowForeignOwner: allowForeign,
+      openTimeoutMs: 1000,
+    });
+  } catch (e) {
+    explain(e);
+  }
+}
+
+/** A file in the shared-memory directory that starts with our magic. */
+export interface Candidate {
+  /** Segment name (`/` + file name). */
+  readonly name: string;
+  /** `lstat` of the file. */
+  readonly stat: Stats;
+}
+
+/** Why the file does not start with the magic bytes, or undefined when it does. */
+function magicProblem(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    return `unreadable (${(e as { code?: string }).code ?? (e as Error).message})`;
+  }
+  try {
+    const head = new Uint8Array(MAGIC.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return n === head.length && head.every((b, i) => b === MAGIC[i]) ? undefined : "no memstats magic";
+  } catch (e) {
+    return `unreadable (${(e as { code?: string }).code ?? (e as Error).message})`;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What the scan saw in the shared-memory directory. */
+export interface Scan {
+  /** Files that look like segments, sorted by name. */
+  readonly segments: Candidate[];
+  /** Everything else, with the reason it was skipped. */
+  readonly skipped: { file: string; reason: string }[];
+}
+
+/** List the shared-memory directory: segment candidates and skipped files. */
+export function scanShm(): Scan {
+  let files: string[];
+  try {
+    files = readdirSync(SHM_DIR).sort();
+  } catch (e) {
+    throw new CliError(`cannot list ${SHM_DIR}: ${(e as Error).message}`, "IO");
+  }
+  const segments: Candidate[] = [];
+  const skipped: { file: string; reason: string }[] = [];
+  for (const file of files) {
+    const name = `/${file}`;
+    let stat: Stats;
+    try {
+      stat = lstatSync(segmentPath(name));
+    } catch {
+      continue; // removed while we looked
+    }
+    let reason: string | undefined;
+    if (!stat.isFile()) reason = "not a regular file";
+    else if (!SEGMENT_NAME_PATTERN.test(name)) reason = "not a valid segment name";
+    else if (stat.size < HEADER_FIXED) reason = `too small (${stat.size} bytes)`;
+    else reason = magicProblem(segmentPath(name));
+    if (reason) skipped.push({ file, reason });
+    else segments.push({ name, stat });
+  }
+  return { segments, skipped };
+}

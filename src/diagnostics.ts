@@ -1,0 +1,202 @@
+/**
+ * On-demand and at-exit reports, like the JVM's thread dump: `kill -QUIT
+ * <pid>` makes the process print its registry's table to stderr and carry
+ * on; `MEMSTATS_REPORT` makes it print or write the same report when it
+ * exits.
+ *
+ * The exit report runs before the registry's own exit hook releases this
+ * process's slots, so it still shows them with their final figures and
+ * peaks.
+ *
+ * @module
+ */
+import { writeFileSync, writeSync } from "node:fs";
+import { MemstatsError } from "./errors.ts";
+import { platform } from "./ffi/mod.ts";
+import type { DiagnosticSignal } from "./ffi/types.ts";
+import { MemoryStatsRegistry } from "./registry.ts";
+import { overflowWarning, type Snapshot, snapshotJson, takeSnapshot } from "./report.ts";
+import { formatValue, renderTable } from "./report_text.ts";
+
+/** Environment variable asking for a report at exit. */
+export const REPORT_ENV = "MEMSTATS_REPORT";
+
+/**
+ * Options for {@linkcode installDiagnostics}.
+ *
+ * @example
+ * ```ts
+ * import { type DiagnosticsOptions, installDiagnostics, MemoryStatsRegistry } from "@memstats/shm";
+ * const reg = MemoryStatsRegistry.open("/memstats-app");
+ * const options: DiagnosticsOptions = { signal: "SIGUSR2", atExit: "json:/tmp/memstats-report.json" };
+ * installDiagnostics(reg, options);
+ * ```
+ */
+export interface DiagnosticsOptions {
+  /** Signal that prints the report (default `"SIGQUIT"`); `null` installs no listener. */
+  signal?: DiagnosticSignal | null;
+  /**
+   * What to do at exit, in `MEMSTATS_REPORT`'s syntax (default: that
+   * variable): `""` or `"0"` nothing; `"1"` or `"text"` the text report to
+   * stderr; `"json"` the JSON report to stderr; `"json:/path"` or
+   * `"text:/path"` into that file.
+   */
+  atExit?: string;
+  /** Where reports go instead of stderr (tests, loggers). */
+  write?: (text: string) => void;
+}
+
+/**
+ * Installed diagnostics; see {@linkcode installDiagnostics}.
+ *
+ * @example
+ * ```ts
+ * import { type Diagnostics, installDiagnostics, MemoryStatsRegistry } from "@memstats/shm";
+ * const reg = MemoryStatsRegistry.open("/memstats-app");
+ * const diag: Diagnostics = installDiagnostics(reg);
+ * console.error(diag.report()); // the same text SIGQUIT prints
+ * diag.uninstall();
+ * reg.close();
+ * ```
+ */
+export interface Diagnostics {
+  /** The text report, now. */
+  report(): string;
+  /** Remove the signal listener and cancel the exit report. Idempotent. */
+  uninstall(): void;
+}
+
+/** The text report of a snapshot: a heading, tracked threads, the first field's total, the table, the warning. */
+export function renderDiagnosticReport(snap: Snapshot, pid: number, note?: string): string {
+  const first = snap.fields[0];
+  const lines = [
+    `=== memstats report: pid ${pid}, segment ${snap.name}, ${new Date(snap.takenAt).toISOString()}`,
+    ...(note ? [note] : []),
+    `tracked threads: ${snap.activeThreads} of ${snap.capacity} slots`,
+    `total ${first}: ${formatValue(first, snap.totals[first])} (${snap.totals[first]})`,
+    ...renderTable(snap),
+  ];
+  const warn = overflowWarning(snap);
+  if (warn) lines.push(warn);
+  lines.push("=== end of memstats report");
+  return lines.join("\n") + "\n";
+}
+
+type ExitPlan = { format: "text" | "json"; path?: string } | undefined;
+
+function parsePlan(value: string | undefined): ExitPlan {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "0") return undefined;
+  if (v === "1" || v === "text") return { format: "text" };
+  if (v === "json") return { format: "json" };
+  const m = /^(json|text):(.+)$/.exec(v);
+  if (m) return { format: m[1] as "json" | "text", path: m[2] };
+  throw new MemstatsError(
+    "INVALID_ARGUMENT",
+    `${REPORT_ENV}=${JSON.stringify(v)} is not understood; use 1, text, json, json:/path or text:/path`,
+  );
+}
+
+function stderr(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch { /* stderr closed: nowhere to report */ }
+}
+
+/**
+ * Print `registry`'s report to stderr whenever the process receives
+ * SIGQUIT (the process keeps running), and at exit as `MEMSTATS_REPORT`
+ * asks. Call it on the main thread. The report lists tracked threads, the
+ * total of the first field (arena bytes), the per-thread table and the
+ * overflow warning.
+ *
+ * @example
+ * ```ts
+ * import { installDiagnostics, MemoryStatsRegistry } from "@memstats/shm";
+ *
+ * const reg = MemoryStatsRegistry.open("/memstats-app");
+ * reg.registerSlot({ label: "main" })?.set(1 << 20);
+ * const diag = installDiagnostics(reg); // now `kill -QUIT <pid>` prints the table
+ * console.error(diag.report());
+ * diag.uninstall();
+ * reg.close();
+ * ```
+ */
+export function installDiagnostics(
+  registry: MemoryStatsRegistry,
+  options: DiagnosticsOptions = {},
+): Diagnostics {
+  const p = platform();
+  const write = options.write ?? stderr;
+  let plan: ExitPlan;
+  try {
+    plan = parsePlan(options.atExit ?? p.env(REPORT_ENV));
+  } catch (e) {
+    write(`memstats: ${(e as Error).message}; no exit report\n`); // a typo in a variable must not stop the program
+  }
+  const name = registry.name;
+  let active = true;
+  const report = () => renderDiagnosticReport(takeSnapshot(registry), p.shim.pid());
+  const signal = options.signal === undefined ? "SIGQUIT" : options.signal;
+  let removeListener: (() => void) | undefined;
+  if (signal !== null) {
+    try {
+      removeListener = p.onSignal(signal, () => {
+        try {
+          write(report());
+        } catch (e) {
+          write(`memstats report failed: ${(e as Error).message}\n`);
+        }
+      });
+    } catch (e) {
+      throw new MemstatsError(
+        "INVALID_ARGUMENT",
+        `cannot listen for ${signal} here (${
+          (e as Error).message
+        }); call installDiagnostics on the main thread`,
+      );
+    }
+  }
+  if (plan) {
+    const chosen = plan;
+    p.onExitFirst(() => {
+      if (active) exitReport(registry, name, chosen, write, p.shim.pid());
+    });
+  }
+  return {
+    report,
+    uninstall() {
+      active = false;
+      removeListener?.();
+      removeListener = undefined;
+    },
+  };
+}
+
+function exitReport(
+  registry: MemoryStatsRegistry,
+  name: string,
+  plan: NonNullable<ExitPlan>,
+  write: (text: string) => void,
+  pid: number,
+): void {
+  let reg = registry;
+  let note: string | undefined;
+  try {
+    if (registry.closed) {
+      // Closed before exit: report the table as other processes still see it.
+      reg = MemoryStatsRegistry.open(name, { readOnly: true, create: false, openTimeoutMs: 0 });
+      note = "(this process closed its registry before exit; its own slots are released)";
+    }
+    const snap = takeSnapshot(reg);
+    const text = plan.format === "json"
+      ? JSON.stringify(snapshotJson(snap), null, 2) + "\n"
+      : renderDiagnosticReport(snap, pid, note);
+    if (plan.path) writeFileSync(plan.path, text);
+    else write(text);
+  } catch (e) {
+    write(`memstats exit report for ${name} failed: ${(e as Error).message}\n`);
+  } finally {
+    if (reg !== registry) reg.close();
+  }
+}

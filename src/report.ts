@@ -1,0 +1,203 @@
+/**
+ * Snapshots of a registry for diagnostics, and their stable JSON form.
+ *
+ * Every reader-facing output (`memstats show`, `--json`, `--prom`, `watch`,
+ * the SIGQUIT report, `MEMSTATS_REPORT`) renders a {@linkcode Snapshot}, so
+ * they all agree with each other. The totals of a snapshot are summed from
+ * the very slots it lists, never read separately, so a table's totals line
+ * always adds up even while writers keep writing.
+ *
+ * @module
+ */
+import type { ThreadMemoryStats } from "./reader.ts";
+import type { MemoryStatsRegistry } from "./registry.ts";
+
+/**
+ * Fields that measure a whole process, not a thread (the sampler's resident
+ * set size): every thread of a process reports the same figure, so a total
+ * counts each process once (its largest reading) instead of once per thread.
+ */
+export const PER_PROCESS_FIELDS: readonly string[] = ["rss_bytes"];
+
+/** Version of the JSON document {@linkcode snapshotJson} produces; bumped only on incompatible changes. */
+export const SNAPSHOT_SCHEMA_VERSION = 1;
+
+/** Everything a report shows about one segment at one moment. */
+export interface Snapshot {
+  /** Segment name. */
+  readonly name: string;
+  /** Layout version, e.g. `"1.0"`. */
+  readonly layoutVersion: string;
+  /** Number of slots. */
+  readonly capacity: number;
+  /** Field names, in slot order. */
+  readonly fields: readonly string[];
+  /** Segment creation time, ms since the epoch. */
+  readonly createdAt: number;
+  /** Pid of the process that created the segment. */
+  readonly creatorPid: number;
+  /** When the snapshot was taken, ms since the epoch. */
+  readonly takenAt: number;
+  /** Number of slots listed (active when read). */
+  readonly activeThreads: number;
+  /** Registrations refused because the table was full, ever. */
+  readonly overflowCount: number;
+  /** Slots taken back from dead owners, ever. */
+  readonly reclaimedCount: number;
+  /** Sum of each field over the listed slots ({@linkcode PER_PROCESS_FIELDS}: over processes). */
+  readonly totals: Readonly<Record<string, number>>;
+  /** The active slots, in slot order. */
+  readonly slots: readonly ThreadMemoryStats[];
+}
+
+/**
+ * Read the table once.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStatsRegistry } from "../mod.ts";
+ * import { takeSnapshot } from "./report.ts";
+ * const r = MemoryStatsRegistry.open("/memstats-example");
+ * console.log(takeSnapshot(r).activeThreads);
+ * r.close();
+ * ```
+ */
+export function takeSnapshot(registry: MemoryStatsRegistry): Snapshot {
+  const info = registry.info;
+  const slots = [...registry.perThreadStats()];
+  return {
+    name: info.name,
+    layoutVersion: info.layoutVersion,
+    capacity: info.capacity,
+    fields: info.fields,
+    createdAt: info.createdAt,
+    creatorPid: info.creatorPid,
+    takenAt: Date.now(),
+    activeThreads: slots.length,
+    overflowCount: registry.overflowCount,
+    reclaimedCount: registry.reclaimedCount,
+    totals: sumFields(info.fields, slots),
+    slots,
+  };
+}
+
+/** Totals of `fields` over `slots`, counting per-process fields once per pid. */
+export function sumFields(
+  fields: readonly string[],
+  slots: readonly ThreadMemoryStats[],
+): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const f of fields) {
+    if (PER_PROCESS_FIELDS.includes(f)) {
+      const perPid = new Map<number, number>();
+      for (const s of slots) perPid.set(s.pid, Math.max(perPid.get(s.pid) ?? 0, s.values[f]));
+      totals[f] = [...perPid.values()].reduce((a, b) => a + b, 0);
+    } else {
+      totals[f] = slots.reduce((a, s) => a + s.values[f], 0);
+    }
+  }
+  return totals;
+}
+
+/**
+ * The capacity to raise a segment to after refused registrations: room for
+ * every active slot plus every refusal, rounded up to a power of two, and
+ * never less than double the current capacity.
+ */
+export function suggestedCapacity(s: Pick<Snapshot, "capacity" | "activeThreads" | "overflowCount">): number {
+  const need = Math.max(s.capacity * 2, s.activeThreads + s.overflowCount);
+  return Math.min(2 ** Math.ceil(Math.log2(need)), 1 << 20);
+}
+
+/** The one-line overflow warning, or undefined when nothing was refused. */
+export function overflowWarning(s: Snapshot): string | undefined {
+  if (s.overflowCount === 0) return undefined;
+  const n = s.overflowCount;
+  return `warning: ${n} registration${n === 1 ? " was" : "s were"} refused because the table is full ` +
+    `(capacity ${s.capacity}); those threads are not tracked. Recreate ${s.name} with capacity ` +
+    `${suggestedCapacity(s)} (open option \`capacity\`).`;
+}
+
+/** One slot in the JSON document. */
+export interface SlotJson {
+  /** Slot index. */
+  slot: number;
+  /** Unique owner id. */
+  threadId: number;
+  /** Owner process id. */
+  pid: number;
+  /** Owner kernel thread id. */
+  tid: number;
+  /** Label ("" when none). */
+  label: string;
+  /** Field values. */
+  values: Record<string, number>;
+  /** Field high-water marks since registration. */
+  peaks: Record<string, number>;
+  /** Registration time, ms since the epoch. */
+  registeredAt: number;
+  /** Last update, ms since the epoch. */
+  updatedAt: number;
+}
+
+/** The JSON document of `memstats show --json` and `MEMSTATS_REPORT=json`; see docs/CLI.md. */
+export interface SnapshotJson {
+  /** Always {@linkcode SNAPSHOT_SCHEMA_VERSION}. */
+  schemaVersion: number;
+  /** Segment name. */
+  name: string;
+  /** Layout version. */
+  layoutVersion: string;
+  /** Number of slots. */
+  capacity: number;
+  /** Field names. */
+  fields: string[];
+  /** Segment creation time, ms since the epoch. */
+  createdAt: number;
+  /** Pid of the creator. */
+  creatorPid: number;
+  /** Snapshot time, ms since the epoch. */
+  takenAt: number;
+  /** Number of active slots (= slots.length). */
+  activeThreads: number;
+  /** Refused registrations, ever. */
+  overflowCount: number;
+  /** Reclaimed slots, ever. */
+  reclaimedCount: number;
+  /** Capacity to raise to, present only when overflowCount > 0. */
+  suggestedCapacity?: number;
+  /** Sum of each field over slots (per-process fields: over processes). */
+  totals: Record<string, number>;
+  /** Active slots, in slot order. */
+  slots: SlotJson[];
+}
+
+/** The stable JSON form of a snapshot (keys in documented order). */
+export function snapshotJson(s: Snapshot): SnapshotJson {
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    name: s.name,
+    layoutVersion: s.layoutVersion,
+    capacity: s.capacity,
+    fields: [...s.fields],
+    createdAt: s.createdAt,
+    creatorPid: s.creatorPid,
+    takenAt: s.takenAt,
+    activeThreads: s.activeThreads,
+    overflowCount: s.overflowCount,
+    reclaimedCount: s.reclaimedCount,
+    ...(s.overflowCount > 0 ? { suggestedCapacity: suggestedCapacity(s) } : {}),
+    totals: { ...s.totals },
+    slots: s.slots.map((t) => ({
+      slot: t.slot,
+      threadId: t.threadId,
+      pid: t.pid,
+      tid: t.tid,
+      label: t.label,
+      values: { ...t.values },
+      peaks: { ...t.peaks },
+      registeredAt: t.registeredAt,
+      updatedAt: t.updatedAt,
+    })),
+  };
+}
