@@ -320,15 +320,32 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
   const u8 = new Uint8Array(buf, 0, HEADER_FIXED);
   const u32 = new Uint32Array(buf, 0, HEADER_FIXED / 4);
   const u64 = new BigUint64Array(buf, 0, HEADER_FIXED / 8);
+  // State first (acquire): until the creator publishes it, the magic, version and endian words
+  // may not be written yet. A 64-bit atomic load: JSC's 32-bit Atomics.load writes, which faults
+  // on a read-only mapping.
+  const ready = Number(Atomics.load(u64, H.state / 8) & 0xffffffffn) === STATE_READY;
+  const unfinished = () =>
+    bad(
+      "TRUNCATED",
+      `segment ${name} was never finished by its creator (pid ${u32[H.creatorPid / 4]}); ` +
+        `remove it with \`memstats rm ${name}\` and start again`,
+      true,
+    );
   const blank = u8.subarray(0, 8).every((b) => b === 0);
+  const endian = u32[H.endian / 4];
+  const major = u32[H.versionMajor / 4] & 0xffff;
+  const minor = u32[H.versionMajor / 4] >>> 16;
+  // Unpublished, and every word so far either right or still zero: a creator mid-header.
+  if (
+    !ready && !blank && MAGIC.every((b, i) => u8[i] === b || u8[i] === 0) &&
+    (endian === ENDIAN_MARKER || endian === 0) && (major === VERSION_MAJOR || (major | minor) === 0)
+  ) return unfinished();
   if (!MAGIC.every((b, i) => u8[i] === b)) {
     return bad("BAD_MAGIC", `${name} is not a memstats segment (wrong magic bytes); check the name`, blank);
   }
-  if (u32[H.endian / 4] !== ENDIAN_MARKER) {
+  if (endian !== ENDIAN_MARKER) {
     return bad("BAD_MAGIC", `${name} was written with the other byte order or is corrupt (endian marker)`);
   }
-  const major = u32[H.versionMajor / 4] & 0xffff;
-  const minor = u32[H.versionMajor / 4] >>> 16;
   if (major !== VERSION_MAJOR) {
     return bad(
       "VERSION",
@@ -336,15 +353,7 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
         (major > VERSION_MAJOR ? "upgrade @memstats/shm" : "recreate the segment"),
     );
   }
-  // A 64-bit atomic load: JSC's 32-bit Atomics.load writes, which faults on a read-only mapping.
-  if (Number(Atomics.load(u64, H.state / 8) & 0xffffffffn) !== STATE_READY) {
-    return bad(
-      "TRUNCATED",
-      `segment ${name} was never finished by its creator (pid ${u32[H.creatorPid / 4]}); ` +
-        `remove it with \`memstats rm ${name}\` and start again`,
-      true,
-    );
-  }
+  if (!ready) return unfinished();
   const fieldCount = u32[H.fieldCount / 4];
   const capacity = u32[H.capacity / 4];
   const headerSize = u32[H.headerSize / 4];
