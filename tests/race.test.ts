@@ -9,7 +9,8 @@ import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { MemoryStatsRegistry, MemstatsError } from "../mod.ts";
 import { MAGIC } from "../src/layout.ts";
-import { cleanup, ROOT, runArgs, uniqueName } from "./helpers.ts";
+import { cleanup, HERE, ROOT, runArgs, uniqueName } from "./helpers.ts";
+import { raceRound } from "./fixtures/race.ts";
 
 /** A complete segment's bytes, made by the library itself. */
 function template(): Uint8Array {
@@ -75,5 +76,12 @@ describe("racing creators", () => {
         cleanup(name);
       }
     }
+  });
+
+  it(`50 processes (25 Bun, 25 Deno) open one new name at once: one creator, all attach, no error (${HERE} parent)`, async () => {
+    const r = await raceRound(50);
+    console.log(`racing creators: ${JSON.stringify(r)}`);
+    assert.equal(r.creators, 1);
+    assert.equal(r.errors, 0);
   });
 });
