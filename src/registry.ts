@@ -53,7 +53,7 @@ import { MemstatsError } from "./errors.ts";
 import { type Platform, platform } from "./ffi/mod.ts";
 import { CLAIMING_BIT, LABEL_SIZE, S, slotOffset, VERSION_MAJOR } from "./layout.ts";
 import { claimerIsDead, claimWord, currentEvidence, type Evidence, ownerIsDead } from "./liveness.ts";
-import { encodeLabel } from "./names.ts";
+import { encodeLabel, validateSegmentName } from "./names.ts";
 import {
   aggregate,
   type AggregateMemoryStats,
@@ -160,6 +160,7 @@ export class MemoryStatsRegistry {
    * ```
    */
   static open(name: string, options: OpenOptions = {}): MemoryStatsRegistry {
+    validateSegmentName(name); // before loading (or building) the shim: a bad name makes no system call
     const p = platform();
     return new MemoryStatsRegistry(p, openSegment(p, name, options));
   }
@@ -176,6 +177,7 @@ export class MemoryStatsRegistry {
    * ```
    */
   static unlink(name: string): boolean {
+    validateSegmentName(name);
     return unlinkSegment(platform(), name);
   }
 
