@@ -1,16 +1,122 @@
 /**
- * Other users and bad names: bad names never reach a system call.
+ * Other users and bad names: segments are private (0600) unless a mode is
+ * asked for; another user is refused by the kernel (EACCES); a segment
+ * another user owns is refused by default even when its mode would let us
+ * read it; bad names never reach a system call.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { HERE, ROOT, runFile, uniqueName } from "./helpers.ts";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+} from "node:fs";
+import process from "node:process";
+import { MemoryStatsRegistry } from "../mod.ts";
+import { platform } from "../src/ffi/mod.ts";
+import { cleanup, HERE, ROOT, runArgs, runFile, type Runtime, RUNTIMES, uniqueName } from "./helpers.ts";
+import type { Msg } from "./fixtures/lines.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
+const NOBODY = 65534;
+
+function fstatMode(name: string): number {
+  const fd = openSync(`/dev/shm${name}`, "r");
+  try {
+    return fstatSync(fd).mode & 0o7777;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function asNobodyProblem(): string | undefined {
+  if (process.getuid?.() !== 0) return "needs root to run a process as another user";
+  if (!existsSync("/usr/sbin/runuser") && spawnSync("runuser", ["--help"]).error) {
+    return "runuser is not installed";
+  }
+  const r = spawnSync("runuser", ["-u", "nobody", "--", runArgs("bun", "x")[0], "--version"], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) return `user nobody cannot run ${runArgs("bun", "x")[0]}: ${r.stderr || r.error}`;
+  return undefined;
+}
+const NOBODY_SKIP = asNobodyProblem();
+
+/**
+ * Run try_open.ts as nobody. It cannot read our shim cache, so it gets a
+ * world-readable copy of the library we loaded; Deno gets a cache dir of its own.
+ */
+function asNobody(rt: Runtime, name: string, options: object, action = "", value = ""): Msg {
+  const dir = mkdtempSync("/tmp/memstats-nobody-");
+  try {
+    chmodSync(dir, 0o755);
+    copyFileSync(platform().shim.path, `${dir}/lib.so`);
+    chmodSync(`${dir}/lib.so`, 0o644);
+    mkdirSync(`${dir}/deno`);
+    chownSync(`${dir}/deno`, NOBODY, NOBODY);
+    const [cmd, argv] = runArgs(rt, TRY, [name, JSON.stringify(options), action, value]);
+    const env = { MEMSTATS_SHIM_PATH: `${dir}/lib.so`, DENO_DIR: `${dir}/deno`, DENO_NO_UPDATE_CHECK: "1" };
+    const r = spawnSync("runuser", [
+      "-u",
+      "nobody",
+      "--",
+      "env",
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      cmd,
+      ...argv,
+    ], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+    assert.ok(line, `no answer from ${rt} as nobody: status ${r.status}; ${r.stdout} ${r.stderr}`);
+    const msg = JSON.parse(line);
+    if (msg.ok) assert.equal(msg.uid, NOBODY, "it really ran as nobody");
+    return msg;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe("security", () => {
+  it("segments are created 0600 unless a mode is given, whatever the umask (fstat)", () => {
+    const old = process.umask(0o000);
+    try {
+      for (
+        const [umask, mode, want] of [
+          [0o000, undefined, 0o600],
+          [0o022, undefined, 0o600],
+          [0o077, 0o640, 0o640],
+          [0o077, 0o666, 0o666],
+          [0o000, 0o400, 0o400],
+        ] as [number, number | undefined, number][]
+      ) {
+        process.umask(umask);
+        const name = uniqueName("mode");
+        try {
+          const r = MemoryStatsRegistry.open(name, mode === undefined ? {} : { mode });
+          assert.ok(r.created);
+          assert.equal(fstatMode(name), want, `umask ${umask.toString(8)} mode ${mode?.toString(8)}`);
+          assert.equal(r.info.file.mode, want);
+          r.close();
+        } finally {
+          cleanup(name);
+        }
+      }
+    } finally {
+      process.umask(old);
+    }
+  });
+
   it("names with '/' inside, '..', or over the limit are refused before any system call: the shim is never loaded", () => {
-    const before = readdirSync("/dev/shm").length;
     const env = { MEMSTATS_SHIM_PATH: "/nonexistent/libmemstats_shim.so" }; // loading it would fail with SHIM
     for (const bad of ["/a/b", "/..", "/.", "/" + "x".repeat(251), "noslash", "/a b"]) {
       for (const action of ["", "unlink"]) {
@@ -25,6 +131,90 @@ describe("security", () => {
     }
     const good = JSON.parse(runFile(HERE, TRY, [uniqueName("ok"), "{}"], env).stdout.trim());
     assert.equal(good.code, "SHIM", "a valid name does reach the shim");
-    assert.equal(readdirSync("/dev/shm").length, before);
+    // Not a count of /dev/shm: other test runs share it.
+    for (const f of ["a", "..", ".", "x".repeat(251), "noslash", "a b"]) {
+      if (f !== "." && f !== "..") assert.equal(existsSync(`/dev/shm/${f}`), false, f);
+    }
   });
+
+  for (const rt of RUNTIMES) {
+    it(`${rt} running as another user (nobody) is refused with EACCES by a 0600 segment`, {
+      skip: NOBODY_SKIP,
+    }, () => {
+      const name = uniqueName("private");
+      const reg = MemoryStatsRegistry.open(name);
+      try {
+        reg.registerSlot()!.set(42);
+        for (
+          const options of [{ readOnly: true }, {}, { create: false }, {
+            readOnly: true,
+            allowForeignOwner: true,
+          }]
+        ) {
+          const m = asNobody(rt, name, options);
+          assert.equal(m.ok, false, JSON.stringify(options));
+          assert.equal(m.code, "EACCES", `${JSON.stringify(options)}: ${m.message}`);
+          assert.match(m.message, /permission denied/);
+        }
+        assert.equal(reg.aggregateStats().totalArenaBytes, 42, "untouched");
+      } finally {
+        reg.close();
+        cleanup(name);
+      }
+    });
+
+    it(
+      `${rt} as nobody: our 0644 segment is refused by default (foreign owner), readable only with allowForeignOwner, never writable`,
+      {
+        skip: NOBODY_SKIP,
+      },
+      () => {
+        const name = uniqueName("shared");
+        const reg = MemoryStatsRegistry.open(name, { mode: 0o644 });
+        try {
+          reg.registerSlot()!.set(42);
+          const refused = asNobody(rt, name, { readOnly: true });
+          assert.equal(refused.code, "EACCES");
+          assert.match(refused.message, /belongs to uid 0/);
+          const allowed = asNobody(rt, name, { readOnly: true, allowForeignOwner: true });
+          assert.equal(allowed.ok, true, allowed.message);
+          assert.equal(allowed.total, 42);
+          const write = asNobody(rt, name, { allowForeignOwner: true });
+          assert.equal(write.code, "EACCES", "the mode gives others no write access");
+        } finally {
+          reg.close();
+          cleanup(name);
+        }
+      },
+    );
+  }
+
+  it(
+    `a segment created by another user (nobody, mode 0644) is refused by default, even to root; allowed explicitly`,
+    {
+      skip: NOBODY_SKIP,
+    },
+    () => {
+      const name = uniqueName("theirs");
+      try {
+        const made = asNobody(HERE === "bun" ? "deno" : "bun", name, { mode: 0o644 }, "register", "7");
+        assert.equal(made.ok, true, made.message);
+        assert.equal(made.created, true);
+        assert.equal(fstatMode(name), 0o644);
+        for (const options of [{ readOnly: true }, {}, { create: false }]) {
+          assert.throws(() => MemoryStatsRegistry.open(name, options), (e: Error & { code?: string }) => {
+            assert.equal(e.code, "EACCES");
+            assert.match(e.message, /belongs to uid 65534/);
+            return true;
+          });
+        }
+        const r = MemoryStatsRegistry.open(name, { readOnly: true, allowForeignOwner: true });
+        assert.equal(r.info.file.uid, NOBODY);
+        assert.equal(r.aggregateStats().activeThreads, 0, "its writer exited and released its slot");
+        r.close();
+      } finally {
+        cleanup(name);
+      }
+    },
+  );
 });
