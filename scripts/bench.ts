@@ -1,0 +1,683 @@
+/**
+ * The benchmark of memstats-shm, in Bun and in Deno, written to
+ * `BENCHMARKS.md`.
+ *
+ *     bun scripts/bench.ts              # both runtimes, one after the other
+ *     deno run -A scripts/bench.ts      # the same
+ *     bun scripts/bench.ts --smoke --out /tmp/b.md --runtimes bun   # a few iterations
+ *
+ * The driver runs the suite once per runtime, each in a fresh child process
+ * (`--suite --json FILE`), sequentially so they never compete for the two
+ * cores, then merges both results into one Markdown file. Every comparison
+ * is a ratio of figures measured side by side in the same suite run: the
+ * update loops are interleaved round by round and each ratio is the median
+ * of per-round ratios.
+ *
+ * Harness: ns-scale update loops are timed by hand, each in its own function
+ * (one call site per loop, so V8 never sees a megamorphic site inside a
+ * measured loop) over 2M updates per sample; µs-scale calls use mitata's
+ * `measure()` (auto-batched, p25/p50/p75). Cross-process figures come from
+ * child processes (`bench_child.ts`, `bench_cluster.ts`).
+ *
+ * @module
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release as kernelRelease, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
+import { measure } from "mitata";
+import { getOrRegisterSlot, memoryRegistry, MemoryStatsRegistry, updateArenaStats } from "../mod.ts";
+import { platform } from "../src/ffi/mod.ts";
+import { OpenKind } from "../src/ffi/types.ts";
+import { geometry, S, slotOffset } from "../src/layout.ts";
+import { openSegment } from "../src/segment.ts";
+import { CONTROL_BYTES, PADDED_STRIDE, UNPADDED_STRIDE } from "./bench_child.ts";
+import { renderMarkdown } from "./bench_report.ts";
+
+/** Absolute path of the repository root. */
+export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
+
+/** The runtimes the benchmark covers. */
+export type Runtime = "bun" | "deno";
+/** The runtime running this file. */
+export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
+
+/** Summary of a set of samples (ns unless said otherwise). */
+export interface Stat {
+  median: number;
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** Everything one runtime's suite measured. */
+export interface SuiteResult {
+  runtime: Runtime;
+  version: string;
+  engine: string;
+  smoke: boolean;
+  loadBefore: number[];
+  loadAfter: number[];
+  startedAt: string;
+  seconds: number;
+  hot: {
+    opsPerSample: number;
+    rounds: number;
+    rows: Record<string, Stat>;
+    ratios: Record<string, Stat>;
+  };
+  heap: { name: string; ops: number; allocatedBytes: number; usedBefore: number; usedAfter: number }[];
+  readers: { fn: string; capacity: number; active: number; stat: Stat }[];
+  lifecycle: { name: string; stat: Stat }[];
+  roundTrip: { mode: string; stat: Stat; rounds: number }[];
+  writers: { layout: string; stride: number; writers: number; opsPerWriter: number; nsPerOp: Stat; totalMops: Stat }[];
+  collect: {
+    workers: number;
+    ours: { name: string; stat: Stat; entries: number }[];
+    prom: { stat: Stat; series: number; calls: number };
+  };
+  memory: {
+    sizes: { capacity: number; fields: number; bytes: number; checked: boolean }[];
+    rss: { name: string; capacity: number; status: Record<string, number>; openMs?: number; slots?: number }[];
+  };
+}
+
+// ---------------------------------------------------------------- statistics
+
+/** Median, quartiles and range of `xs`. */
+export function stat(xs: readonly number[]): Stat {
+  const a = [...xs].sort((x, y) => x - y);
+  const q = (p: number) => {
+    if (a.length === 0) return NaN;
+    const i = (a.length - 1) * p;
+    const lo = Math.floor(i);
+    return a[lo] + (a[Math.min(lo + 1, a.length - 1)] - a[lo]) * (i - lo);
+  };
+  return { median: q(0.5), p25: q(0.25), p75: q(0.75), min: a[0] ?? NaN, max: a[a.length - 1] ?? NaN, n: a.length };
+}
+
+function fromMitata(s: { p25: number; p50: number; p75: number; min: number; max: number; samples: number[] }): Stat {
+  return { median: s.p50, p25: s.p25, p75: s.p75, min: s.min, max: s.max, n: s.samples.length };
+}
+
+// ---------------------------------------------------------------- helpers
+
+function uniqueName(tag: string): string {
+  return `/mst-bench-${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function unlinkQuietly(name: string): void {
+  try {
+    MemoryStatsRegistry.unlink(name);
+  } catch { /* gone */ }
+}
+
+function runtimeBin(rt: Runtime): string {
+  return `${ROOT}node_modules/.bin/${rt}`;
+}
+
+function runArgs(rt: Runtime, file: string, args: string[]): [string, string[]] {
+  return rt === "bun" ? [runtimeBin("bun"), [file, ...args]] : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+}
+
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${HERE}] ${msg}\n`);
+}
+
+/** A child process speaking JSON lines on stdout. */
+class Proc {
+  readonly child: ReturnType<typeof spawn>;
+  readonly exited: Promise<number | null>;
+  #lines: string[] = [];
+  #waiters: ((l: string) => void)[] = [];
+  stderr = "";
+
+  constructor(rt: Runtime, file: string, args: string[]) {
+    const [cmd, argv] = runArgs(rt, file, args);
+    this.child = spawn(cmd, argv, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], env: process.env });
+    this.exited = new Promise((r) => this.child.on("exit", (code) => r(code)));
+    this.child.stderr!.on("data", (d) => (this.stderr += d));
+    createInterface({ input: this.child.stdout! }).on("line", (l) => {
+      const w = this.#waiters.shift();
+      if (w) w(l);
+      else this.#lines.push(l);
+    });
+  }
+
+  /** The next JSON line (rejects on `{error}`, on exit, or after `ms`). */
+  next<T = Record<string, unknown>>(ms = 120_000): Promise<T> {
+    const ready = this.#lines.shift();
+    const parse = (l: string): T => {
+      const v = JSON.parse(l);
+      if (v.error) throw new Error(`child: ${v.error}`);
+      return v as T;
+    };
+    if (ready !== undefined) return Promise.resolve().then(() => parse(ready));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`child timed out; stderr: ${this.stderr}`)), ms);
+      this.#waiters.push((l) => {
+        clearTimeout(timer);
+        try {
+          resolve(parse(l));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      this.exited.then((code) => {
+        setTimeout(() => {
+          clearTimeout(timer);
+          reject(new Error(`child exited (${code}); stderr: ${this.stderr}`));
+        }, 100);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    await this.exited;
+  }
+}
+
+const CHILD = `${ROOT}scripts/bench_child.ts`;
+const CLUSTER = `${ROOT}scripts/bench_cluster.ts`;
+
+// ---------------------------------------------------------------- 1. update fast path
+
+type Loop = (n: number) => void;
+
+/** The measured update loops; each is its own function so each call site stays monomorphic. */
+function hotLoops(seg: ReturnType<typeof openSegment>, reg: MemoryStatsRegistry): Record<string, Loop> {
+  const slot = reg.registerSlot({ label: "bench-set" })!;
+  const idx = reg.register({ label: "bench-updateArena" })!;
+  getOrRegisterSlot({ label: "bench-default" });
+  const f64 = seg.f64;
+  const u64 = seg.u64;
+  // Scratch words in a slot nobody owns (the last one), so no reader counts them.
+  const scratch = slotOffset(seg.geometry, seg.geometry.capacity - 1) + S.values;
+  const fi = scratch / 8;
+  const ui = scratch / 8 + 1;
+  return {
+    "plain Float64Array store (floor)": (n) => {
+      for (let i = 0; i < n; i++) f64[fi] = i;
+    },
+    "naive Atomics.store(BigUint64Array, BigInt(v))": (n) => {
+      for (let i = 0; i < n; i++) Atomics.store(u64, ui, BigInt(i));
+    },
+    "slot.set(v)": (n) => {
+      for (let i = 0; i < n; i++) slot.set(i);
+    },
+    "updateArenaStats(v)": (n) => {
+      for (let i = 0; i < n; i++) updateArenaStats(i);
+    },
+    "registry.updateArena(index, v)": (n) => {
+      for (let i = 0; i < n; i++) reg.updateArena(idx, i);
+    },
+  };
+}
+
+const FLOOR = "plain Float64Array store (floor)";
+const NAIVE = "naive Atomics.store(BigUint64Array, BigInt(v))";
+const SET = "slot.set(v)";
+const UAS = "updateArenaStats(v)";
+
+async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
+  const name = uniqueName("hot");
+  const defaultName = uniqueName("default");
+  process.env.MEMSTATS_SEGMENT = defaultName;
+  const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
+  const seg = openSegment(platform(), name);
+  try {
+    const loops = hotLoops(seg, reg);
+    const names = Object.keys(loops);
+    const ops = smoke ? 2_000 : 2_000_000;
+    const rounds = smoke ? 2 : 21;
+    for (const k of names) for (let w = 0; w < 3; w++) loops[k](ops); // optimise every loop first
+    const times: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+    for (let round = 0; round < rounds; round++) {
+      await tick(); // let the coarse clock tick, as it would between bursts of updates
+      for (let j = 0; j < names.length; j++) {
+        const k = names[(round + j) % names.length]; // rotate the order: no position bias
+        const t0 = performance.now();
+        loops[k](ops);
+        times[k].push(((performance.now() - t0) * 1e6) / ops);
+      }
+    }
+    const per = (a: string, b: string) => stat(times[a].map((x, i) => x / times[b][i]));
+    r.hot = {
+      opsPerSample: ops,
+      rounds,
+      rows: Object.fromEntries(names.map((k) => [k, stat(times[k])])),
+      ratios: {
+        [`naive / ${SET}`]: per(NAIVE, SET),
+        [`naive / ${UAS}`]: per(NAIVE, UAS),
+        [`${SET} / floor`]: per(SET, FLOOR),
+        [`${UAS} / floor`]: per(UAS, FLOOR),
+      },
+    };
+    // The heap over 10 million updates: V8's and JSC's allocation counters.
+    const heapOps = smoke ? 10_000 : 10_000_000;
+    r.heap = [];
+    for (const k of [FLOOR, SET, UAS, NAIVE]) {
+      await tick();
+      const h0 = v8.getHeapStatistics();
+      const chunk = Math.min(heapOps, 1_000_000);
+      for (let done = 0; done < heapOps; done += chunk) loops[k](chunk);
+      const h1 = v8.getHeapStatistics();
+      r.heap.push({
+        name: k,
+        ops: heapOps,
+        allocatedBytes: h1.total_allocated_bytes - h0.total_allocated_bytes,
+        usedBefore: h0.used_heap_size,
+        usedAfter: h1.used_heap_size,
+      });
+    }
+  } finally {
+    seg.unmap();
+    reg.close();
+    memoryRegistry().close();
+    unlinkQuietly(name);
+    unlinkQuietly(defaultName);
+  }
+}
+
+// ---------------------------------------------------------------- mitata
+
+function mitataOptions(smoke: boolean): Record<string, number> {
+  return smoke
+    ? { min_cpu_time: 1e6, min_samples: 2, max_samples: 3, warmup_samples: 1, batch_samples: 16 }
+    : { min_cpu_time: 400e6 };
+}
+
+async function m(fn: () => unknown, smoke: boolean): Promise<Stat> {
+  return fromMitata(await measure(fn, mitataOptions(smoke)));
+}
+
+// ---------------------------------------------------------------- 2. readers (+ reader RSS)
+
+async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
+  r.readers = [];
+  r.memory.rss = [];
+  const sizes = smoke ? [64, 1024] : [64, 1024, 65536];
+  const cases = sizes.map((c) => ({ capacity: c, active: c }));
+  cases.push({ capacity: sizes[sizes.length - 1], active: 64 }); // free slots cost a scan too
+  for (const { capacity, active } of cases) {
+    const name = uniqueName(`rd${capacity}`);
+    const w = MemoryStatsRegistry.open(name, { capacity });
+    const rd = MemoryStatsRegistry.open(name, { readOnly: true });
+    try {
+      for (let i = 0; i < active; i++) w.registerSlot({ label: `t${i}` })!.set(i * 4096);
+      if (rd.aggregateStats().activeThreads !== active) throw new Error("reader miscounted");
+      log(`readers: ${active} active of ${capacity}`);
+      r.readers.push({ fn: "aggregateStats()", capacity, active, stat: await m(() => rd.aggregateStats(), smoke) });
+      r.readers.push({
+        fn: "perThreadStats()",
+        capacity,
+        active,
+        stat: await m(() => {
+          let n = 0;
+          for (const _ of rd.perThreadStats()) n++;
+          return n;
+        }, smoke),
+      });
+      if (active === capacity && (capacity === 64 || capacity === sizes[sizes.length - 1])) {
+        const c = new Proc(HERE, CHILD, ["rss", "reader", name]);
+        const a = await c.next<{ status: Record<string, number>; openMs: number; slots: number }>();
+        await c.exited;
+        r.memory.rss.push({ name: "reader", capacity, status: a.status, openMs: a.openMs, slots: a.slots });
+      }
+    } finally {
+      rd.close();
+      w.close();
+      unlinkQuietly(name);
+    }
+  }
+  const c = new Proc(HERE, CHILD, ["rss", "bare"]);
+  const a = await c.next<{ status: Record<string, number> }>();
+  await c.exited;
+  r.memory.rss.unshift({ name: "bare runtime", capacity: 0, status: a.status });
+}
+
+// ---------------------------------------------------------------- 3. register/release, open
+
+async function lifecycle(smoke: boolean, r: SuiteResult): Promise<void> {
+  r.lifecycle = [];
+  const name = uniqueName("life");
+  const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
+  try {
+    const keep = reg.registerSlot({ label: "held" })!;
+    r.lifecycle.push({
+      name: "registerSlot() + release(), another slot held",
+      stat: await m(() => reg.registerSlot()!.release(), smoke),
+    });
+    r.lifecycle.push({
+      name: "register() + release(index), another slot held",
+      stat: await m(() => reg.release(reg.register()!), smoke),
+    });
+    keep.release();
+    r.lifecycle.push({
+      name: "registerSlot() + release(), the thread's only slot",
+      stat: await m(() => reg.registerSlot()!.release(), smoke),
+    });
+    r.lifecycle.push({
+      name: "open() + close() of an existing segment",
+      stat: await m(() => MemoryStatsRegistry.open(name).close(), smoke),
+    });
+    r.lifecycle.push({
+      name: "open({ readOnly: true }) + close()",
+      stat: await m(() => MemoryStatsRegistry.open(name, { readOnly: true }).close(), smoke),
+    });
+    // For reference: the cost of one small typed-array allocation in this runtime.
+    r.lifecycle.push({ name: "new Float64Array(8) (for reference)", stat: await m(() => new Float64Array(8), smoke) });
+  } finally {
+    reg.close();
+    unlinkQuietly(name);
+  }
+}
+
+// ---------------------------------------------------------------- 4. cross-process round trip
+
+async function roundTrip(smoke: boolean, r: SuiteResult): Promise<void> {
+  r.roundTrip = [];
+  for (const mode of ["raw", "api"]) {
+    const name = uniqueName(`rt${mode}`);
+    const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
+    const rounds = smoke ? 200 : mode === "raw" ? 200_000 : 50_000;
+    const batch = smoke ? 100 : 1000;
+    try {
+      log(`round trip (${mode})`);
+      const pong = new Proc(HERE, CHILD, ["pingpong", name, "pong", mode, String(rounds), String(batch)]);
+      const ping = new Proc(HERE, CHILD, ["pingpong", name, "ping", mode, String(rounds), String(batch)]);
+      const res = await ping.next<{ samples: number[] }>();
+      await pong.next();
+      await Promise.all([ping.exited, pong.exited]);
+      r.roundTrip.push({ mode, stat: stat(res.samples), rounds });
+    } finally {
+      reg.close();
+      unlinkQuietly(name);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- 5. two writers
+
+async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
+  r.writers = [];
+  const p = platform();
+  const ops = smoke ? 100_000 : 100_000_000;
+  const reps = smoke ? 1 : 5;
+  const layouts = [
+    { layout: "slot.set(v), our padded slots", config: "api", stride: PADDED_STRIDE },
+    { layout: "raw stores, padded stride", config: "padded", stride: PADDED_STRIDE },
+    { layout: "raw stores, unpadded 16-byte slots", config: "unpadded", stride: UNPADDED_STRIDE },
+  ];
+  for (const L of layouts) {
+    for (const n of [1, 2]) {
+      const nsPerOp: number[] = [];
+      const total: number[] = [];
+      for (let rep = 0; rep < reps; rep++) {
+        const control = uniqueName("ctl");
+        const segName = uniqueName("w");
+        const fd = p.shim.open(control, OpenKind.createExclusive, 0o600);
+        if (fd < 0) throw new Error(`create ${control}: ${fd}`);
+        p.shim.ftruncate(fd, CONTROL_BYTES);
+        const map = p.shim.map(fd, CONTROL_BYTES, false);
+        p.shim.close(fd);
+        if (typeof map === "number") throw new Error(`map: ${map}`);
+        const reg = L.config === "api" ? MemoryStatsRegistry.open(segName, { capacity: 64 }) : undefined;
+        try {
+          const ctl = new Int32Array(map.buffer, 0, 16);
+          const kids = Array.from(
+            { length: n },
+            (_, k) => new Proc(HERE, CHILD, ["writer", control, L.config, segName, String(k), String(ops)]),
+          );
+          for (const k of kids) await k.next();
+          Atomics.store(ctl, 0, 1);
+          const res = await Promise.all(kids.map((k) => k.next<{ ns: number; start: number; end: number }>()));
+          await Promise.all(kids.map((k) => k.exited));
+          if (process.env.BENCH_DEBUG) log(JSON.stringify(res));
+          const slowest = Math.max(...res.map((x) => x.ns));
+          nsPerOp.push(...res.map((x) => x.ns / ops));
+          total.push((n * ops) / slowest * 1e3); // million updates per second, all writers
+        } finally {
+          reg?.close();
+          p.shim.unmap(map);
+          p.shim.unlink(control);
+          unlinkQuietly(segName);
+        }
+      }
+      log(`writers: ${L.config} x${n}`);
+      r.writers.push({
+        layout: L.layout,
+        stride: L.stride,
+        writers: n,
+        opsPerWriter: ops,
+        nsPerOp: stat(nsPerOp),
+        totalMops: stat(total),
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- 6. collecting from 8 processes
+
+async function collect(smoke: boolean, r: SuiteResult): Promise<void> {
+  const workers = smoke ? 2 : 8;
+  const name = uniqueName("col");
+  const w = MemoryStatsRegistry.open(name, { capacity: 64 });
+  const holders: Proc[] = [];
+  const ours: SuiteResult["collect"]["ours"] = [];
+  try {
+    for (let i = 0; i < workers; i++) holders.push(new Proc(HERE, CHILD, ["holder", name, `worker-${i}`]));
+    for (const h of holders) await h.next();
+    const rd = MemoryStatsRegistry.open(name, { readOnly: true });
+    try {
+      const entries = [...rd.perThreadStats()].length;
+      ours.push({ name: "perThreadStats() (every process's figures)", stat: await m(() => [...rd.perThreadStats()], smoke), entries });
+      ours.push({ name: "aggregateStats() (totals)", stat: await m(() => rd.aggregateStats(), smoke), entries });
+    } finally {
+      rd.close();
+    }
+  } finally {
+    await Promise.all(holders.map((h) => h.close()));
+    w.close();
+    unlinkQuietly(name);
+  }
+  log(`prom-client clusterMetrics() with ${workers} workers`);
+  const calls = smoke ? 3 : 300;
+  const c = new Proc(HERE, CLUSTER, [String(workers), String(calls)]);
+  const res = await c.next<{ samples: number[]; series: number }>();
+  await c.exited;
+  r.collect = { workers, ours, prom: { stat: stat(res.samples), series: res.series, calls } };
+}
+
+// ---------------------------------------------------------------- 7. memory
+
+function segmentSizes(r: SuiteResult): void {
+  r.memory.sizes = [];
+  for (const capacity of [64, 1024, 65536, 1 << 20]) {
+    for (const fields of [1, 4, 32]) {
+      r.memory.sizes.push({ capacity, fields, bytes: geometry(capacity, fields).totalSize, checked: false });
+    }
+  }
+  // Check a few against real segments (the file in /dev/shm, and info.size).
+  for (const s of r.memory.sizes.filter((x) => x.capacity <= 1024 && x.fields !== 32)) {
+    const name = uniqueName("sz");
+    const fields = Array.from({ length: s.fields }, (_, i) => `f${i}`);
+    const reg = MemoryStatsRegistry.open(name, { capacity: s.capacity, fields });
+    try {
+      const file = `/dev/shm${name}`;
+      const onDisk = existsSync(file) ? statSync(file).size : reg.info.size;
+      s.checked = reg.info.size === s.bytes && onDisk === s.bytes;
+    } finally {
+      reg.close();
+      unlinkQuietly(name);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- suite
+
+function runtimeInfo(): { version: string; engine: string } {
+  const g = globalThis as unknown as {
+    Bun?: { version: string; revision: string };
+    Deno?: { version: { deno: string; v8: string } };
+  };
+  if (g.Bun) return { version: `bun ${g.Bun.version}`, engine: `JavaScriptCore (bun ${g.Bun.revision.slice(0, 9)})` };
+  return { version: `deno ${g.Deno!.version.deno}`, engine: `V8 ${g.Deno!.version.v8}` };
+}
+
+const SECTIONS = ["hot", "readers", "lifecycle", "roundtrip", "writers", "collect", "memory"] as const;
+
+/** Run every section (or those in `only`) in this runtime. */
+export async function runSuite(smoke: boolean, only: readonly string[] = []): Promise<SuiteResult> {
+  const t0 = performance.now();
+  const info = runtimeInfo();
+  const r: SuiteResult = {
+    runtime: HERE,
+    version: info.version,
+    engine: info.engine,
+    smoke,
+    loadBefore: loadavg(),
+    loadAfter: [],
+    startedAt: new Date().toISOString(),
+    seconds: 0,
+    hot: { opsPerSample: 0, rounds: 0, rows: {}, ratios: {} },
+    heap: [],
+    readers: [],
+    lifecycle: [],
+    roundTrip: [],
+    writers: [],
+    collect: { workers: 0, ours: [], prom: { stat: stat([]), series: 0, calls: 0 } },
+    memory: { sizes: [], rss: [] },
+  };
+  const want = (s: string) => only.length === 0 || only.includes(s);
+  if (want("hot")) {
+    log("update fast path");
+    await hotPath(smoke, r);
+  }
+  if (want("readers")) await readers(smoke, r);
+  if (want("lifecycle")) {
+    log("register/release, open");
+    await lifecycle(smoke, r);
+  }
+  if (want("roundtrip")) await roundTrip(smoke, r);
+  if (want("writers")) await writers(smoke, r);
+  if (want("collect")) await collect(smoke, r);
+  if (want("memory")) segmentSizes(r);
+  r.loadAfter = loadavg();
+  r.seconds = (performance.now() - t0) / 1000;
+  return r;
+}
+
+// ---------------------------------------------------------------- driver
+
+/** Facts about this machine for the report. */
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  kernel: string;
+  commit: string;
+  dirty: boolean;
+  date: string;
+}
+
+function machineInfo(): MachineInfo {
+  let commit = "unknown";
+  let dirty = false;
+  try {
+    const head = readFileSync(`${ROOT}.git/HEAD`, "utf8").trim();
+    commit = head.startsWith("ref: ") ? readFileSync(`${ROOT}.git/${head.slice(5)}`, "utf8").trim() : head;
+  } catch { /* not a checkout */ }
+  try {
+    const r = spawnSyncText("git", ["status", "--porcelain", "--", "src", "mod.ts", "scripts"]);
+    dirty = r.trim().length > 0;
+  } catch { /* no git */ }
+  return {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: `Linux ${kernelRelease()}`,
+    commit: commit.slice(0, 12),
+    dirty,
+    date: new Date().toISOString(),
+  };
+}
+
+function spawnSyncText(cmd: string, args: string[]): string {
+  return spawnSync(cmd, args, { cwd: ROOT, encoding: "utf8" }).stdout ?? "";
+}
+
+function parseArgs(argv: string[]): {
+  smoke: boolean;
+  suite: boolean;
+  json?: string;
+  out: string;
+  runtimes: Runtime[];
+  only: string[];
+} {
+  const get = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const only = (get("--only") ?? "").split(",").filter(Boolean);
+  for (const s of only) {
+    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; one of ${SECTIONS.join(", ")}`);
+  }
+  const runtimes = (get("--runtimes") ?? "bun,deno").split(",").filter(Boolean) as Runtime[];
+  for (const rt of runtimes) if (rt !== "bun" && rt !== "deno") throw new Error(`unknown runtime ${rt}`);
+  return {
+    smoke: argv.includes("--smoke"),
+    suite: argv.includes("--suite"),
+    json: get("--json"),
+    out: get("--out") ?? `${ROOT}BENCHMARKS.md`,
+    runtimes,
+    only,
+  };
+}
+
+async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "memstats-bench-"));
+  const results: SuiteResult[] = [];
+  try {
+    for (const rt of o.runtimes) {
+      const json = join(dir, `${rt}.json`);
+      const args = ["--suite", "--json", json, ...(o.smoke ? ["--smoke"] : [])];
+      if (o.only.length) args.push("--only", o.only.join(","));
+      const [cmd, argv] = runArgs(rt, `${ROOT}scripts/bench.ts`, args);
+      process.stderr.write(`\n=== ${rt}: ${[cmd, ...argv].join(" ")}\n`);
+      const code = await new Promise<number | null>((resolve) => {
+        const c = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], env: process.env });
+        c.on("exit", (code) => resolve(code));
+      });
+      if (code !== 0 || !existsSync(json)) throw new Error(`${rt} suite failed (exit ${code})`);
+      results.push(JSON.parse(readFileSync(json, "utf8")));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const md = renderMarkdown(machineInfo(), results, process.argv.slice(2));
+  writeFileSync(o.out, md);
+  process.stderr.write(`\nwrote ${o.out}\n`);
+}
+
+if (import.meta.main) {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.suite) {
+    const r = await runSuite(o.smoke, o.only);
+    if (o.json) writeFileSync(o.json, JSON.stringify(r, null, 1));
+    else console.log(JSON.stringify(r, null, 1));
+    process.exit(0);
+  } else {
+    await drive(o);
+    process.exit(0);
+  }
+}

@@ -1,0 +1,519 @@
+/**
+ * Renders the results of `scripts/bench.ts` (one `SuiteResult` per runtime)
+ * as `BENCHMARKS.md`: machine, versions, goals, then one section per figure,
+ * Bun and Deno side by side.
+ *
+ * @module
+ */
+import type { MachineInfo, Stat, SuiteResult } from "./bench.ts";
+
+// ---------------------------------------------------------------- formatting
+
+/** A duration given in ns, in the unit that suits it. */
+export function fmtTime(ns: number): string {
+  if (!Number.isFinite(ns)) return "n/a";
+  if (ns < 10) return `${ns.toFixed(2)} ns`;
+  if (ns < 100) return `${ns.toFixed(1)} ns`;
+  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e4) return `${(ns / 1e3).toFixed(2)} µs`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(1)} µs`;
+  if (ns < 1e7) return `${(ns / 1e6).toFixed(2)} ms`;
+  return `${(ns / 1e6).toFixed(1)} ms`;
+}
+
+/** Median with its interquartile range. */
+export function fmtStat(s: Stat | undefined, f: (x: number) => string = fmtTime): string {
+  if (!s || !Number.isFinite(s.median)) return "n/a";
+  return `**${f(s.median)}** <sub>[${f(s.p25)} – ${f(s.p75)}]</sub>`;
+}
+
+function fmtRatio(x: number): string {
+  if (!Number.isFinite(x)) return "n/a";
+  return x >= 100 ? `${x.toFixed(0)}×` : x >= 10 ? `${x.toFixed(1)}×` : `${x.toFixed(2)}×`;
+}
+
+function fmtRatioStat(s: Stat | undefined): string {
+  if (!s || !Number.isFinite(s.median)) return "n/a";
+  return `**${fmtRatio(s.median)}** <sub>[${fmtRatio(s.p25)} – ${fmtRatio(s.p75)}]</sub>`;
+}
+
+function fmtBytes(b: number): string {
+  const a = Math.abs(b);
+  if (a < 1024) return `${b} B`;
+  if (a < 1024 ** 2) return `${(b / 1024).toFixed(1)} KiB`;
+  if (a < 1024 ** 3) return `${(b / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(b / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function fmtKiB(k: number | undefined): string {
+  return k === undefined ? "n/a" : k >= 10240 ? `${(k / 1024).toFixed(1)} MiB` : `${k} KiB`;
+}
+
+function ok(b: boolean): string {
+  return b ? "✅ met" : "❌ not met";
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+// ---------------------------------------------------------------- lookups
+
+const SET = "slot.set(v)";
+const UAS = "updateArenaStats(v)";
+
+function reader(r: SuiteResult, fn: string, capacity: number, active: number): Stat | undefined {
+  return r.readers.find((x) => x.fn === fn && x.capacity === capacity && x.active === active)?.stat;
+}
+
+function life(r: SuiteResult, prefix: string): Stat | undefined {
+  return r.lifecycle.find((x) => x.name.startsWith(prefix))?.stat;
+}
+
+function writer(r: SuiteResult, config: string, n: number) {
+  return r.writers.find((w) => w.layout.includes(config) && w.writers === n);
+}
+
+function heapPerOp(r: SuiteResult, name: string): number {
+  const h = r.heap.find((x) => x.name === name);
+  return h ? h.allocatedBytes / h.ops : NaN;
+}
+
+// ---------------------------------------------------------------- goals
+
+interface Goal {
+  goal: string;
+  cell: (r: SuiteResult) => { text: string; met: boolean };
+}
+
+const GOALS: Goal[] = [
+  {
+    goal: "`slot.set(v)` ≤ 5 ns/op",
+    cell: (r) => {
+      const s = r.hot.rows[SET]?.median;
+      return { text: fmtTime(s), met: s <= 5 };
+    },
+  },
+  {
+    goal: "`updateArenaStats(v)` ≤ 5 ns/op",
+    cell: (r) => {
+      const s = r.hot.rows[UAS]?.median;
+      return { text: fmtTime(s), met: s <= 5 };
+    },
+  },
+  {
+    goal: "≥ 4× faster than the naive BigInt `Atomics.store` (both)",
+    cell: (r) => {
+      const a = r.hot.ratios[`naive / ${SET}`]?.median;
+      const b = r.hot.ratios[`naive / ${UAS}`]?.median;
+      return { text: `${fmtRatio(a)} / ${fmtRatio(b)}`, met: a >= 4 && b >= 4 };
+    },
+  },
+  {
+    goal: "hot path allocates nothing (10M updates)",
+    cell: (r) => {
+      const a = heapPerOp(r, SET);
+      const b = heapPerOp(r, UAS);
+      return { text: `${a.toFixed(3)} / ${b.toFixed(3)} B/op`, met: a < 0.1 && b < 0.1 };
+    },
+  },
+  {
+    goal: "`aggregateStats()`, 64 slots ≤ 2 µs",
+    cell: (r) => {
+      const s = reader(r, "aggregateStats()", 64, 64)?.median ?? NaN;
+      return { text: fmtTime(s), met: s <= 2000 };
+    },
+  },
+  {
+    goal: "`perThreadStats()`, 64 slots ≤ 2 µs",
+    cell: (r) => {
+      const s = reader(r, "perThreadStats()", 64, 64)?.median ?? NaN;
+      return { text: fmtTime(s), met: s <= 2000 };
+    },
+  },
+  {
+    goal: "readers linear in slots (ns/slot at 65,536 within 2× of 1,024)",
+    cell: (r) => {
+      const big = Math.max(...r.readers.map((x) => x.capacity));
+      const parts: string[] = [];
+      let met = true;
+      for (const fn of ["aggregateStats()", "perThreadStats()"]) {
+        const a = (reader(r, fn, 1024, 1024)?.median ?? NaN) / 1024;
+        const b = (reader(r, fn, big, big)?.median ?? NaN) / big;
+        parts.push(fmtRatio(b / a));
+        met &&= b / a <= 2 && b / a >= 0.5;
+      }
+      return { text: `per-slot cost ratio ${parts.join(" / ")}`, met };
+    },
+  },
+  {
+    goal: "`register()` + `release()` uncontended ≤ 2 µs",
+    cell: (r) => {
+      const s = life(r, "register() + release(index)")?.median ?? NaN;
+      return { text: fmtTime(s), met: s <= 2000 };
+    },
+  },
+  {
+    goal: "collecting 8 processes' figures ≥ 100× faster than prom-client `clusterMetrics()`",
+    cell: (r) => {
+      const ours = r.collect.ours[0]?.stat.median ?? NaN;
+      const x = r.collect.prom.stat.median / ours;
+      return { text: fmtRatio(x), met: x >= 100 };
+    },
+  },
+];
+
+// ---------------------------------------------------------------- sections
+
+function goals(rs: SuiteResult[]): string {
+  const rows = GOALS.map((g) => {
+    const cells = rs.map((r) => {
+      const c = g.cell(r);
+      return `${c.text} ${ok(c.met)}`;
+    });
+    return [g.goal, ...cells];
+  });
+  return table(["goal", ...rs.map((r) => r.version)], rows);
+}
+
+function hot(rs: SuiteResult[]): string {
+  const names = Object.keys(rs[0].hot.rows);
+  const rows = names.map((n) => [`\`${n}\``, ...rs.map((r) => fmtStat(r.hot.rows[n]))]);
+  const ratioNames = Object.keys(rs[0].hot.ratios);
+  const ratios = ratioNames.map((n) => [n, ...rs.map((r) => fmtRatioStat(r.hot.ratios[n]))]);
+  const heapRows = rs[0].heap.map((h, i) => [
+    `\`${h.name}\``,
+    ...rs.map((r) => {
+      const x = r.heap[i];
+      return `${fmtBytes(x.allocatedBytes)} (${(x.allocatedBytes / x.ops).toFixed(3)} B/op); heap used ${
+        fmtBytes(x.usedBefore)
+      } → ${fmtBytes(x.usedAfter)}`;
+    }),
+  ]);
+  const h = rs[0].heap[0]?.ops ?? 0;
+  return [
+    `ns per update, median <sub>[p25 – p75]</sub> of ${rs[0].hot.rounds} samples of ${
+      rs[0].hot.opsPerSample.toLocaleString("en")
+    } updates each; the loops are interleaved round by round (order rotated), so every row saw the same machine. ` +
+    "Each update stores an increasing value, so the peak is rewritten every time (the worst case).",
+    "",
+    table(["operation", ...rs.map((r) => r.version)], rows),
+    "",
+    "Ratios, each the median <sub>[p25 – p75]</sub> of per-round ratios:",
+    "",
+    table(["ratio", ...rs.map((r) => r.version)], ratios),
+    "",
+    `Heap over ${h.toLocaleString("en")} updates: bytes allocated by the engine during the loop ` +
+    "(`total_allocated_bytes` from `node:v8`'s `getHeapStatistics()`, which both runtimes implement) and the used heap before → after. " +
+    "The naive BigInt store is there to show the counter does see allocations; the plain store shows its noise " +
+    "(optimised code and the counter's own bookkeeping).",
+    "",
+    table(["loop", ...rs.map((r) => r.version)], heapRows),
+  ].join("\n");
+}
+
+function readers(rs: SuiteResult[]): string {
+  const keys: { fn: string; capacity: number; active: number }[] = [];
+  for (const x of rs[0].readers) keys.push({ fn: x.fn, capacity: x.capacity, active: x.active });
+  const rows = keys.map((k) => [
+    `\`${k.fn}\``,
+    `${k.active.toLocaleString("en")} of ${k.capacity.toLocaleString("en")}`,
+    ...rs.map((r) => {
+      const s = reader(r, k.fn, k.capacity, k.active);
+      return s ? `${fmtStat(s)}<br>${fmtTime(s.median / k.active)}/active slot` : "n/a";
+    }),
+  ]);
+  const curve = rs.map((r) => {
+    const lines = [`${r.version}:`];
+    for (const fn of ["aggregateStats()", "perThreadStats()"]) {
+      const pts = r.readers.filter((x) => x.fn === fn && x.capacity === x.active);
+      const base = pts[0];
+      if (!base) continue;
+      for (const p of pts) {
+        const t = p.stat.median;
+        const bar = "█".repeat(Math.max(1, Math.round(Math.log2(t / base.stat.median + 1) * 3)));
+        lines.push(
+          `  ${fn.padEnd(17)} ${String(p.active).padStart(6)} slots ${fmtTime(t).padStart(9)}  ` +
+            `${(t / base.stat.median).toFixed(0).padStart(5)}× time for ${(p.active / base.active).toFixed(0).padStart(5)}× slots  ${bar}`,
+        );
+      }
+    }
+    return lines.join("\n");
+  });
+  return [
+    "One reader process scanning a table in which every slot has an owner (and one more row: a large table with 64 owners, to show " +
+    "what free slots cost). mitata's `measure()`, median <sub>[p25 – p75]</sub>.",
+    "",
+    table(["call", "active of capacity", ...rs.map((r) => r.version)], rows),
+    "",
+    "The curve (time relative to 64 slots; bars on a log scale):",
+    "",
+    "```text",
+    ...curve,
+    "```",
+  ].join("\n");
+}
+
+function lifecycle(rs: SuiteResult[]): string {
+  const rows = rs[0].lifecycle.map((l, i) => [l.name, ...rs.map((r) => fmtStat(r.lifecycle[i]?.stat))]);
+  return [
+    "In-process, after the shim is loaded (mitata, median <sub>[p25 – p75]</sub>). `open()` is timed with the `close()` " +
+    "that undoes it (an `munmap`); its first call in a fresh process, which also loads the shim, is in the memory section.",
+    "",
+    table(["operation", ...rs.map((r) => r.version)], rows),
+  ].join("\n");
+}
+
+function roundTrip(rs: SuiteResult[]): string {
+  const rows = rs[0].roundTrip.map((t, i) => [
+    t.mode === "raw"
+      ? "raw: `set()` then spin on `Atomics.load` of the peer's value word"
+      : "API: `set()` then spin on `registry.slotStats(peer)`",
+    ...rs.map((r) => `${fmtStat(r.roundTrip[i]?.stat)} <sub>(${r.roundTrip[i]?.rounds.toLocaleString("en")} trips)</sub>`),
+  ]);
+  return [
+    "Two processes of the same runtime, one slot each: A writes k into its slot; B, spinning on A's slot, sees k and writes k " +
+    "into its own; A, spinning on B's slot, sees k. Time per round trip (two cross-core hand-offs), median <sub>[p25 – p75]</sub> " +
+    "over batches of 1,000 trips.",
+    "",
+    table(["how the value is read", ...rs.map((r) => r.version)], rows),
+  ].join("\n");
+}
+
+function writers(rs: SuiteResult[]): string {
+  const rows = rs[0].writers.map((w, i) => [
+    `${w.layout} (stride ${w.stride} B)`,
+    String(w.writers),
+    ...rs.map((r) => {
+      const x = r.writers[i];
+      return x ? `${fmtStat(x.nsPerOp)} per update; **${x.totalMops.median.toFixed(0)} M/s** in all` : "n/a";
+    }),
+  ]);
+  const effect = rs.map((r) => {
+    const parts: string[] = [];
+    for (const cfg of ["our padded", "padded stride", "unpadded"]) {
+      const one = writer(r, cfg, 1);
+      const two = writer(r, cfg, 2);
+      if (one && two) {
+        parts.push(`${one.layout}: two writers give ${fmtRatio(two.totalMops.median / one.totalMops.median)} the throughput of one`);
+      }
+    }
+    const p2 = writer(r, "padded stride", 2);
+    const u2 = writer(r, "unpadded", 2);
+    if (p2 && u2) {
+      parts.push(
+        `**padding buys ${fmtRatio(p2.totalMops.median / u2.totalMops.median)}** with two writers ` +
+          `(each update costs ${fmtRatio(u2.nsPerOp.median / p2.nsPerOp.median)} as much when the two slots share a cache line)`,
+      );
+    }
+    return `- ${r.version}: ${parts.join("; ")}.`;
+  });
+  return [
+    `Each writer is a process updating its own slot ${rs[0].writers[0]?.opsPerWriter.toLocaleString("en")} times; ` +
+    "two writers start together on a shared start word (the machine has two cores). The raw rows run the very same stores " +
+    "as `set()` (value, then peak when it grows) at two strides: our layout's, and a 16-byte slot (value + peak, no padding) " +
+    "built only inside the benchmark, where slots 0 and 1 share one cache line. Median <sub>[p25 – p75]</sub> of the writers' " +
+    "ns per update over 5 repetitions; M/s is all writers' updates per second.",
+    "",
+    table(["layout", "writers", ...rs.map((r) => r.version)], rows),
+    "",
+    ...effect,
+  ].join("\n");
+}
+
+function collect(rs: SuiteResult[]): string {
+  const rows: string[][] = [];
+  for (let i = 0; i < rs[0].collect.ours.length; i++) {
+    rows.push([
+      `memstats-shm read-only reader: \`${rs[0].collect.ours[i].name}\``,
+      ...rs.map((r) => `${fmtStat(r.collect.ours[i]?.stat)} <sub>(${r.collect.ours[i]?.entries} entries)</sub>`),
+    ]);
+  }
+  rows.push([
+    "prom-client 15.1.3 `AggregatorRegistry.clusterMetrics()` over `node:cluster` IPC",
+    ...rs.map((r) => `${fmtStat(r.collect.prom.stat)} <sub>(${r.collect.prom.series} series)</sub>`),
+  ]);
+  rows.push([
+    "**ratio** (prom-client ÷ `perThreadStats()`)",
+    ...rs.map((r) => `**${fmtRatio(r.collect.prom.stat.median / (r.collect.ours[0]?.stat.median ?? NaN))}**`),
+  ]);
+  return [
+    `${rs[0].collect.workers} worker processes each hold one memory figure (their RSS). memstats-shm: each worker registered a ` +
+    "slot; a separate read-only reader collects every worker's figure. prom-client: a `node:cluster` primary with " +
+    `${rs[0].collect.workers} forked workers, each with a gauge labelled by its pid (so the primary gets every worker's figure, ` +
+    "as `perThreadStats()` does); the primary times `clusterMetrics()`, which asks each worker over IPC and merges the answers. " +
+    "Same runtime, same machine, same suite run; median <sub>[p25 – p75]</sub>.",
+    "",
+    table(["collector", ...rs.map((r) => r.version)], rows),
+  ].join("\n");
+}
+
+function memory(rs: SuiteResult[]): string {
+  const r0 = rs[0];
+  const caps = [...new Set(r0.memory.sizes.map((s) => s.capacity))];
+  const fields = [...new Set(r0.memory.sizes.map((s) => s.fields))];
+  const sizeRows = caps.map((c) => [
+    c.toLocaleString("en"),
+    ...fields.map((f) => {
+      const s = r0.memory.sizes.find((x) => x.capacity === c && x.fields === f)!;
+      return `${fmtBytes(s.bytes)}${s.checked ? " ✓" : ""}`;
+    }),
+  ]);
+  const rssRows = r0.memory.rss.map((x, i) => [
+    x.name === "reader" ? `reader, table of ${x.capacity.toLocaleString("en")} active slots` : x.name,
+    ...rs.map((r) => {
+      const y = r.memory.rss[i];
+      const bare = r.memory.rss.find((z) => z.name === "bare runtime");
+      if (!y) return "n/a";
+      const s = y.status;
+      const delta = bare && y !== bare ? ` (+${fmtKiB(s.VmRSS - bare.status.VmRSS)})` : "";
+      const open = y.openMs !== undefined ? `; first open ${y.openMs.toFixed(1)} ms` : "";
+      return `**${fmtKiB(s.VmRSS)}**${delta}<br><sub>anon ${fmtKiB(s.RssAnon)}, file ${fmtKiB(s.RssFile)}, ` +
+        `shmem ${fmtKiB(s.RssShmem)}${open}</sub>`;
+    }),
+  ]);
+  return [
+    "Segment size = header + capacity × stride, with header = ⌈(128 + 32·fields) / 64⌉·64 and stride = ⌈(128 + 16·fields) / 64⌉·64 " +
+    "(whole cache lines: 128 bytes of owner, seqlock, identity and label, then a value and a peak per field). " +
+    "✓: checked against a real segment (`info.size` and the file in `/dev/shm`).",
+    "",
+    table(["capacity", ...fields.map((f) => `${f} field${f > 1 ? "s" : ""}`)], sizeRows),
+    "",
+    "Resident memory (`/proc/self/status`) of a process that opens a segment read-only and reads every slot once " +
+    "(`perThreadStats()` and `aggregateStats()`), beside a bare runtime that only prints its own figures. " +
+    "`shmem` is the part of the segment the reader touched; \"first open\" includes loading the native shim.",
+    "",
+    table(["process", ...rs.map((r) => r.version)], rssRows),
+  ].join("\n");
+}
+
+function notes(rs: SuiteResult[]): string {
+  const out: string[] = [];
+  for (const r of rs) {
+    const unmet = GOALS.filter((g) => !g.cell(r).met);
+    for (const g of unmet) out.push(`- ${r.version}: ${g.goal}: ${g.cell(r).text}. ${whyNot(g.goal, r)}`);
+  }
+  return out.length ? out.join("\n") : "Every goal is met in both runtimes in this run.";
+}
+
+function whyNot(goal: string, r: SuiteResult): string {
+  const alloc = life(r, "new Float64Array(8)");
+  const allocText = alloc ? ` (this run: \`new Float64Array(8)\` costs ${fmtTime(alloc.median)} in ${r.version})` : "";
+  if (goal.includes("aggregateStats()")) {
+    return "The scan itself is linear and cheap; what stands in the way is a fixed cost per call: `scanSlots()` allocates four " +
+      "scratch typed arrays and `aggregate()` a fifth, and in Deno every typed-array allocation is an off-heap " +
+      `allocation${allocText}. Reusing module-level scratch arrays (a 20-line change to \`src/reader.ts\`, proposed) removes it.`;
+  }
+  if (goal.includes("perThreadStats()")) {
+    return "`perThreadStats()` builds one record per slot (an object, a `values` and a `peaks` object, and a label decoded " +
+      "with `TextDecoder`), so 64 slots cost 64 of those allocations and decodes; 2 µs leaves ~31 ns per record. " +
+      "The totals (`aggregateStats()`) are the figure that meets it; caching decoded labels per owner id would halve the rest.";
+  }
+  if (goal.includes("register()")) {
+    return "Registration costs a handful of BigInt CASes plus, in Deno, any typed-array allocation on the way" + allocText + ".";
+  }
+  if (goal.includes("≤ 5 ns")) {
+    return "See the hot-path notes below: the figure depends on V8's code for the loop; the machine was " +
+      `at load ${r.loadBefore[0].toFixed(2)} when this runtime started.`;
+  }
+  return "";
+}
+
+/** The whole Markdown document. */
+export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], argv: readonly string[]): string {
+  const smoke = rs.some((r) => r.smoke);
+  const load = rs.map((r) =>
+    `${r.version}: load average ${r.loadBefore.map((x) => x.toFixed(2)).join(" / ")} (1/5/15 min) at start, ` +
+    `${r.loadAfter.map((x) => x.toFixed(2)).join(" / ")} at the end; ${r.seconds.toFixed(0)} s`
+  );
+  return [
+    "# Benchmarks",
+    "",
+    smoke ? "> **Smoke run**: a handful of iterations to keep the benchmark working; these figures mean nothing.\n" : "",
+    `Generated by \`scripts/bench.ts ${argv.join(" ")}\` on ${m.date.slice(0, 16).replace("T", " ")} UTC, ` +
+    `commit \`${m.commit}\`${m.dirty ? " (with uncommitted changes)" : ""}. One run: each runtime's suite ran in its own ` +
+    "child process, one after the other, and every ratio below compares figures measured side by side in the same suite. " +
+    "Reproduce with `bun scripts/bench.ts` or `deno run -A scripts/bench.ts` (both write this file; `--smoke` for a quick check).",
+    "",
+    "## Machine",
+    "",
+    table(["", ""], [
+      ["CPU", `${m.cpu}, ${m.cores} cores`],
+      ["memory", `${m.memoryGiB} GiB`],
+      ["kernel", m.kernel],
+      ...rs.map((r) => [r.version, r.engine]),
+      ["noise", load.join("<br>")],
+    ]),
+    "",
+    "The machine is shared (other jobs ran tests on it at times); figures are medians with their interquartile range, " +
+    "and every comparison is a ratio measured in the same run.",
+    "",
+    "## Goals",
+    "",
+    goals(rs),
+    "",
+    "## 1. Update fast path",
+    "",
+    hot(rs),
+    "",
+    "## 2. Readers: `aggregateStats()` and `perThreadStats()`",
+    "",
+    readers(rs),
+    "",
+    "## 3. Registration and open",
+    "",
+    lifecycle(rs),
+    "",
+    "## 4. Cross-process visibility",
+    "",
+    roundTrip(rs),
+    "",
+    "## 5. Two writers on two cores: what the padding buys",
+    "",
+    writers(rs),
+    "",
+    "## 6. Collecting every process's figures: memstats-shm vs prom-client",
+    "",
+    collect(rs),
+    "",
+    "## 7. Memory",
+    "",
+    memory(rs),
+    "",
+    "## Notes",
+    "",
+    "### Goals not met",
+    "",
+    notes(rs),
+    "",
+    HOT_PATH_NOTES,
+    "",
+  ].join("\n");
+}
+
+const HOT_PATH_NOTES = `### Why the hot path is shaped the way it is
+
+Bun (JavaScriptCore) ran \`set()\` at about 1 ns from the start. Deno (V8) did not: \`set()\` took about 6 ns and
+\`updateArenaStats()\` 6-7 ns, against 0.45 ns for a plain store. V8's own output (\`--trace-turbo\`: the instruction
+sequence after register allocation) showed where the time went, and \`src/slot.ts\` was changed accordingly:
+
+- \`MAX_VALUE\` is an exported \`const\`, so a module cell: every call loaded it, checked whether it was a Smi and unboxed
+  a HeapNumber before comparing. The bound is now a literal.
+- TypeScript \`#fields\` are defined as \`undefined\` before the constructor assigns them, so V8 generalised their
+  representation: the slot index lost its Smi representation (a tag test and a deferred HeapNumber path on every call)
+  and the \`Float64Array\` field its map (a map check). Fields now start with a value of their final type.
+- The handle kept the whole segment's \`Float64Array\` and three indexes; it now keeps a \`Float64Array\` over its own slot,
+  so the value and \`updatedAt\` are at constant indexes and only the peak's index is loaded.
+- The coarse clock is read through a module-local alias instead of an imported binding.
+
+No FFI call, no BigInt and no new representation was needed: the value is still one aligned 8-byte f64 store, which the
+layout and the existing cross-process stress tests already cover. Measured with the same loops before and after, on this
+machine (median ns/op, Deno 2.9.6): \`set()\` 6.1 → 3.5, \`updateArenaStats()\` 6.9 → 4.2; Bun 1.4.5 unchanged (1.0 / 1.3).
+Removing the overload branch, the private fields or the clock store would each save well under 1 ns more; the clock store
+stays because \`updatedAt\` is part of the format.
+
+A second finding: in Deno every typed-array allocation is off-heap and costs about 0.5 µs (in Bun ~15 ns). \`detach()\`
+(run by every \`release()\`) made two, so registration + release cost 3.2 µs in Deno; released handles now take their
+private copy from a shared pool and \`register()\` + \`release()\` costs under 1 µs. The same cost is behind the remaining
+fixed cost of \`aggregateStats()\` in Deno (see above).`;
