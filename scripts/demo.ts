@@ -22,6 +22,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { MemoryStatsRegistry, SAMPLER_FIELDS } from "../mod.ts";
 import { CliError, optionHelp, type OptionSpec, parseArgs, UsageError } from "../src/cli/args.ts";
+import { segmentPath } from "../src/cli/segments.ts";
 import { summarise, Tracker } from "./demo/summary.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -120,12 +121,14 @@ async function run(argv: string[]): Promise<number> {
   const segment = raw.startsWith("/") ? raw : `/${raw}`;
   const capacity = 2 ** Math.ceil(Math.log2(Math.max(16, n * (m + 1) + 4)));
 
+  // Someone else's segment is never reused or removed: the demo owns only what it creates.
+  const taken = () =>
+    new CliError(`segment ${segment} already exists; pick another --segment or remove it with memstats rm`);
+  if (existsSync(segmentPath(segment))) throw taken();
   const reg = MemoryStatsRegistry.open(segment, { capacity, fields: FIELDS });
   if (!reg.created) {
     reg.close();
-    throw new CliError(
-      `segment ${segment} already exists; pick another --segment or remove it with memstats rm`,
-    );
+    throw taken();
   }
   const tracker = new Tracker(reg);
   let cleanedUp = false;
