@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { MemstatsError } from "../errors.ts";
 import { MemoryStatsRegistry } from "../registry.ts";
 import { CliError, type OptionSpec, type Parsed, UsageError } from "./args.ts";
@@ -44,7 +45,10 @@ function liveOwners(name: string, allowForeign: boolean): { live: number; pids: 
   }
   try {
     const { live } = reg.ownerCensus();
-    const pids = [...new Set([...reg.perThreadStats()].map((s) => s.pid))].sort((a, b) => a - b);
+    // For the message only: the census above is what decides.
+    const pids = [...new Set([...reg.perThreadStats()].map((s) => s.pid))]
+      .filter((pid) => existsSync(`/proc/${pid}`))
+      .sort((a, b) => a - b);
     return { live, pids };
   } finally {
     reg.close();
