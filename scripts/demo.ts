@@ -140,6 +140,11 @@ async function run(argv: string[]): Promise<number> {
     reg.close();
     MemoryStatsRegistry.unlink(segment);
   };
+  // Ctrl-C (or SIGTERM) at any point: stop what was started, remove the segment.
+  let interrupt = () => {};
+  const interrupted = new Promise<"interrupted">((r) => (interrupt = () => r("interrupted")));
+  process.on("SIGINT", interrupt);
+  process.on("SIGTERM", interrupt);
   try {
     const port = freePort();
     const env = { DEMO_SEGMENT: segment, DEMO_PORT: String(port), DEMO_WORKERS: String(m) };
@@ -151,7 +156,12 @@ async function run(argv: string[]): Promise<number> {
       { length: n },
       (_, i) => start(bin("bun"), ["scripts/demo/server.ts"], { ...env, DEMO_INDEX: String(i) }, "pipe"),
     );
-    await Promise.all(servers.map((s, i) => firstLine(s, `server ${i}`)));
+    const ready = Promise.all(servers.map((s, i) => firstLine(s, `server ${i}`)));
+    if (await Promise.race([ready, interrupted]) === "interrupted") {
+      await cleanup();
+      console.log(`interrupted; segment ${segment} removed`);
+      return 0;
+    }
     tracker.start();
     const load = start(bin("bun"), ["scripts/demo/load.ts"], {
       ...env,
@@ -164,11 +174,8 @@ async function run(argv: string[]): Promise<number> {
     const watcher = existsSync(deno)
       ? start(deno, ["run", "-A", "src/cli/main.ts", ...watchArgs], {}, "inherit")
       : start(bin("bun"), ["src/cli/main.ts", ...watchArgs], {}, "inherit");
-    const onSignal = () => watcher.kill("SIGTERM"); // ends the wait below
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    // Until the time is up, or the watcher ends first (q pressed, or Ctrl-C).
-    await Promise.race([new Promise((r) => setTimeout(r, seconds * 1000)), exited(watcher)]);
+    // Until the time is up, the watcher ends first (q or Ctrl-C in it), or a signal.
+    await Promise.race([new Promise((r) => setTimeout(r, seconds * 1000)), exited(watcher), interrupted]);
     await stop(watcher);
     await stop(load);
     tracker.sample();
