@@ -9,19 +9,22 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { HERE, ROOT, runFile } from "./helpers.ts";
 
-function benchSegments(): string[] {
-  return existsSync("/dev/shm") ? readdirSync("/dev/shm").filter((f) => f.startsWith("mst-bench-")) : [];
+function benchSegments(tag: string): string[] {
+  return existsSync("/dev/shm") ? readdirSync("/dev/shm").filter((f) => f.startsWith(`mst-bench-${tag}-`)) : [];
 }
 
 describe("benchmark smoke", () => {
   it(`bench.ts --smoke runs every section under ${HERE} and writes a full report`, () => {
     const dir = mkdtempSync(join(tmpdir(), "memstats-bench-smoke-"));
-    const before = new Set(benchSegments());
+    const tag = `smoke${process.pid}${Math.random().toString(36).slice(2, 6)}`;
     try {
       const out = join(dir, "BENCHMARKS.md");
-      const r = runFile(HERE, `${ROOT}scripts/bench.ts`, ["--smoke", "--runtimes", HERE, "--out", out]);
+      const r = runFile(HERE, `${ROOT}scripts/bench.ts`, ["--smoke", "--runtimes", HERE, "--out", out], {
+        MEMSTATS_BENCH_TAG: tag,
+      });
       assert.equal(r.status, 0, `bench.ts failed:\n${r.stderr}\n${r.stdout}`);
       const md = readFileSync(out, "utf8");
       assert.match(md, /Smoke run/);
@@ -44,8 +47,7 @@ describe("benchmark smoke", () => {
         assert.ok(md.includes(row), `report lacks ${row}`);
       }
       assert.ok(!/\bNaN\b/.test(md), "report has NaN figures");
-      const left = benchSegments().filter((f) => !before.has(f));
-      assert.deepEqual(left, [], "the benchmark left segments behind");
+      assert.deepEqual(benchSegments(tag), [], "the benchmark left segments behind");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
