@@ -126,7 +126,13 @@ export class Child {
 
   /** Kill with a signal and wait until the process is gone (reaped). */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    this.proc.kill(signal);
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      // Signal the pid directly: Deno's ChildProcess.kill closes the pipes first, and a
+      // child that sees stdin close exits normally (releasing its slots) before the signal lands.
+      try {
+        process.kill(this.pid, signal);
+      } catch { /* already gone */ }
+    }
     await this.exited;
   }
 }
