@@ -338,9 +338,12 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
       });
       if (active === capacity && (capacity === 64 || capacity === sizes[sizes.length - 1])) {
         const c = new Proc(HERE, CHILD, ["rss", "reader", name]);
-        const a = await c.next<{ status: Record<string, number>; openMs: number; slots: number }>();
+        const a = await c.next<
+          { status: Record<string, number>; afterPerThread: Record<string, number>; openMs: number; slots: number }
+        >();
         await c.exited;
         r.memory.rss.push({ name: "reader", capacity, status: a.status, openMs: a.openMs, slots: a.slots });
+        r.memory.rss.push({ name: "reader+records", capacity, status: a.afterPerThread, slots: a.slots });
       }
     } finally {
       rd.close();

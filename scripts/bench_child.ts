@@ -11,7 +11,8 @@
  * - `holder <segment> <label>`: registers a slot, stores its RSS there,
  *   says `ready` and holds the slot until stdin closes.
  * - `rss <bare|reader> [segment]`: resident memory of a bare runtime, or of a
- *   process that opened `segment` read-only and read every slot.
+ *   process that opened `segment` read-only, after `aggregateStats()` and
+ *   after `perThreadStats()`.
  *
  * @module
  */
@@ -180,9 +181,10 @@ function rss(mode: string, name: string | undefined): void {
   const t0 = performance.now();
   const r = MemoryStatsRegistry.open(name!, { readOnly: true });
   const openMs = performance.now() - t0;
-  const slots = [...r.perThreadStats()].length;
   const agg = r.aggregateStats().activeThreads;
-  say({ status: procStatus(), openMs, slots, agg });
+  const afterAggregate = procStatus();
+  const slots = [...r.perThreadStats()].length;
+  say({ status: afterAggregate, afterPerThread: procStatus(), openMs, slots, agg });
   r.close();
 }
 

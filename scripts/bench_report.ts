@@ -361,7 +361,11 @@ function memory(rs: SuiteResult[]): string {
     }),
   ]);
   const rssRows = r0.memory.rss.map((x, i) => [
-    x.name === "reader" ? `reader, table of ${x.capacity.toLocaleString("en")} active slots` : x.name,
+    x.name === "reader"
+      ? `reader after \`open()\` + \`aggregateStats()\`, ${x.capacity.toLocaleString("en")} active slots`
+      : x.name === "reader+records"
+      ? `the same, after also \`perThreadStats()\` (${x.capacity.toLocaleString("en")} records alive)`
+      : x.name,
     ...rs.map((r) => {
       const y = r.memory.rss[i];
       const bare = r.memory.rss.find((z) => z.name === "bare runtime");
@@ -380,9 +384,10 @@ function memory(rs: SuiteResult[]): string {
     "",
     table(["capacity", ...fields.map((f) => `${f} field${f > 1 ? "s" : ""}`)], sizeRows),
     "",
-    "Resident memory (`/proc/self/status`) of a process that opens a segment read-only and reads every slot once " +
-    "(`perThreadStats()` and `aggregateStats()`), beside a bare runtime that only prints its own figures. " +
-    "`shmem` is the part of the segment the reader touched; \"first open\" includes loading the native shim.",
+    "Resident memory (`/proc/self/status`) of a process that opens a segment read-only and reads it, beside a bare " +
+    "runtime that only prints its own figures (+: over the bare runtime). `file` is mostly the runtime's and our code, " +
+    "`shmem` the part of the segment the reader touched (a scan touches every slot's first line), `anon` the heap; " +
+    "\"first open\" includes loading the native shim.",
     "",
     table(["process", ...rs.map((r) => r.version)], rssRows),
   ].join("\n");
