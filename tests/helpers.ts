@@ -150,3 +150,23 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = "con
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** What tests/fixtures/worker.ts answers once it has registered. */
+export interface WorkerAnswer {
+  slot: number | null;
+  threadId: number | null;
+  tid: number;
+  error?: string;
+}
+
+const WORKER = new URL("./fixtures/worker.ts", import.meta.url).href;
+
+/** Start a Worker (tests/fixtures/worker.ts) that registers in `name` with `value`; resolves with its answer. */
+export function startWorker(name: string, value: number, label: string): Promise<{ w: Worker; a: WorkerAnswer }> {
+  const w = new Worker(WORKER, { type: "module" });
+  return new Promise((resolve, reject) => {
+    w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
+    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
+    w.postMessage({ name, value, label });
+  });
+}

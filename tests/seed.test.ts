@@ -13,26 +13,7 @@ import {
   type ThreadMemoryStats,
   updateArenaStats,
 } from "../mod.ts";
-import { cleanup, uniqueName } from "./helpers.ts";
-
-const WORKER = new URL("./fixtures/worker.ts", import.meta.url).href;
-
-interface WorkerAnswer {
-  slot: number | null;
-  threadId: number | null;
-  tid: number | null;
-  error?: string;
-}
-
-/** Start a Worker that registers in `name` with `value`; resolves with its answer. */
-function startWorker(name: string, value: number, label: string): Promise<{ w: Worker; a: WorkerAnswer }> {
-  const w = new Worker(WORKER, { type: "module" });
-  return new Promise((resolve, reject) => {
-    w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
-    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
-    w.postMessage({ name, value, label });
-  });
-}
+import { cleanup, startWorker, uniqueName } from "./helpers.ts";
 
 describe("seed parity", () => {
   const defaultName = uniqueName("default");

@@ -6,25 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { Child, cleanup, HERE, OTHER, threadExists, uniqueName, waitFor } from "./helpers.ts";
-
-const WORKER = new URL("./fixtures/worker.ts", import.meta.url).href;
-
-interface Answer {
-  slot: number | null;
-  threadId: number | null;
-  tid: number;
-  error?: string;
-}
-
-function start(name: string, value: number, label: string): Promise<{ w: Worker; a: Answer }> {
-  const w = new Worker(WORKER, { type: "module" });
-  return new Promise((resolve, reject) => {
-    w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
-    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
-    w.postMessage({ name, value, label });
-  });
-}
+import { Child, cleanup, HERE, OTHER, startWorker as start, threadExists, uniqueName, waitFor } from "./helpers.ts";
 
 describe(`Workers (${HERE})`, () => {
   it("4 Workers register and update; the main thread and another process read their values", async () => {
