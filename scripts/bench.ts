@@ -679,7 +679,8 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const md = renderMarkdown(machineInfo(), results, process.argv.slice(2));
+  const launcher = HERE === "bun" ? "bun scripts/bench.ts" : "deno run -A scripts/bench.ts";
+  const md = renderMarkdown(machineInfo(), results, [launcher, ...process.argv.slice(2)].join(" ").trim());
   writeFileSync(o.out, md);
   process.stderr.write(`\nwrote ${o.out}\n`);
 }
