@@ -218,13 +218,10 @@ describe("security", () => {
     },
   );
 
-  // src/ffi/locate.ts checks the cache directory (not group/world-writable) only when it builds the
-  // shim; a library already there is loaded unchecked. Without HOME the cache is $TMPDIR/memstats-shm-<uid>,
-  // which another local user can create first and fill. Un-skip once locate.ts checks before loading.
-  it("a shim planted by another user in a shared cache directory is refused", {
-    skip: NOBODY_SKIP ??
-      "known gap in src/ffi/locate.ts: a cached library is loaded without checking its directory",
-  }, () => {
+  // Without HOME the cache is $TMPDIR/memstats-shm-<uid>, which another local user can create first
+  // and fill: src/ffi/locate.ts checks the directory and the library (ours, not group/world-writable)
+  // before loading a cached shim.
+  it("a shim planted by another user in a shared cache directory is refused", { skip: NOBODY_SKIP }, () => {
     const tmp = mkdtempSync("/tmp/memstats-planted-");
     try {
       chmodSync(tmp, 0o1777);

@@ -92,17 +92,41 @@ function prebuiltPath(): string | undefined {
   }
 }
 
-function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  // A library loaded from a directory others can write is code they control.
+function ourUid(): number | undefined {
+  try {
+    return typeof process.getuid === "function" ? process.getuid() : undefined;
+  } catch {
+    return undefined; // Deno without --allow-sys: the mode check still applies
+  }
+}
+
+/**
+ * A library loaded from a place another user can write is code that user
+ * controls: the cache directory and a cached library must belong to us and
+ * must not be writable by group or others.
+ */
+function assertPrivate(path: string, what: string): void {
+  const st = statSync(path);
+  const uid = ourUid();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new MemstatsError(
+      "SHIM",
+      `shim ${what} ${path} belongs to uid ${st.uid}, not to you (uid ${uid}); remove it, ` +
+        `or set XDG_CACHE_HOME to a directory of yours, or MEMSTATS_SHIM_PATH to a library you built`,
+    );
+  }
   if ((st.mode & 0o022) !== 0) {
     throw new MemstatsError(
       "SHIM",
-      `shim cache directory ${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)}); ` +
-        `run chmod 700 on it, or set MEMSTATS_SHIM_PATH to a library you built`,
+      `shim ${what} ${path} is writable by other users (mode ${(st.mode & 0o777).toString(8)}); ` +
+        `run chmod go-w on it, or set MEMSTATS_SHIM_PATH to a library you built`,
     );
   }
+}
+
+function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  assertPrivate(dir, "cache directory");
 }
 
 function compile(dir: string, target: string, env: (name: string) => string | undefined): void {
@@ -148,7 +172,11 @@ export function locateShim(env: (name: string) => string | undefined): string {
   if (prebuilt) return prebuilt;
   const dir = shimCacheDir(env);
   const target = join(dir, `libmemstats_shim-${shimCacheKey()}.${libraryExtension()}`);
-  if (existsSync(target)) return target;
+  if (existsSync(target)) {
+    assertPrivate(dir, "cache directory");
+    assertPrivate(target, "library");
+    return target;
+  }
   try {
     ensurePrivateDir(dir);
   } catch (e) {
