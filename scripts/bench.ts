@@ -6,6 +6,11 @@
  *     deno run -A scripts/bench.ts      # the same
  *     bun scripts/bench.ts --smoke --out /tmp/b.md --runtimes bun   # a few iterations
  *
+ * Options: `--out FILE` (default BENCHMARKS.md), `--runtimes bun,deno`,
+ * `--only hot,readers,lifecycle,roundtrip,writers,collect,memory`,
+ * `--quiet SECONDS` (wait for that many seconds of idle CPUs before each
+ * runtime's suite; default 15, 0 with `--smoke`).
+ *
  * The driver runs the suite once per runtime, each in a fresh child process
  * (`--suite --json FILE`), sequentially so they never compete for the two
  * cores, then merges both results into one Markdown file. Every comparison
@@ -64,6 +69,10 @@ export interface SuiteResult {
   smoke: boolean;
   loadBefore: number[];
   loadAfter: number[];
+  /** Share of the machine's CPU time used by processes other than this suite and its children, %. */
+  othersCpuPercent: number;
+  /** Idle share of the machine's CPU time in the 3 s before the suite started, %. */
+  idleBeforePercent: number;
   startedAt: string;
   seconds: number;
   hot: {
@@ -107,6 +116,28 @@ function fromMitata(s: { p25: number; p50: number; p75: number; min: number; max
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** Machine-wide busy and total CPU time, in clock ticks (/proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  const busy = user + nice + system + irq + softirq + (steal ?? 0);
+  return { busy, total: busy + idle + iowait };
+}
+
+/** CPU time of this process and its reaped children, in clock ticks (/proc/self/stat). */
+function ownTicks(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  return f[11] + f[12] + f[13] + f[14]; // utime stime cutime cstime (fields 14-17)
+}
+
+async function idlePercent(ms: number): Promise<number> {
+  const a = machineTicks();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = machineTicks();
+  return (100 * (b.total - a.total - (b.busy - a.busy))) / Math.max(1, b.total - a.total);
+}
 
 // Every segment is named /mst-bench-<run tag>-<what>-<pid>-<random> and unlinked after use;
 // the smoke test sets the run tag to find anything left behind.
@@ -562,6 +593,8 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
     smoke,
     loadBefore: loadavg(),
     loadAfter: [],
+    othersCpuPercent: NaN,
+    idleBeforePercent: await idlePercent(smoke ? 100 : 3000),
     startedAt: new Date().toISOString(),
     seconds: 0,
     hot: { opsPerSample: 0, rounds: 0, rows: {}, ratios: {} },
@@ -573,6 +606,8 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
     collect: { workers: 0, ours: [], prom: { stat: stat([]), series: 0, calls: 0 } },
     memory: { sizes: [], rss: [] },
   };
+  const m0 = machineTicks();
+  const o0 = ownTicks();
   const want = (s: string) => only.length === 0 || only.includes(s);
   if (want("hot")) {
     log("update fast path");
@@ -588,6 +623,8 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
   if (want("collect")) await collect(smoke, r);
   if (want("memory")) segmentSizes(r);
   r.loadAfter = loadavg();
+  const m1 = machineTicks();
+  r.othersCpuPercent = Math.max(0, (100 * ((m1.busy - m0.busy) - (ownTicks() - o0))) / Math.max(1, m1.total - m0.total));
   r.seconds = (performance.now() - t0) / 1000;
   return r;
 }
@@ -638,6 +675,7 @@ function parseArgs(argv: string[]): {
   out: string;
   runtimes: Runtime[];
   only: string[];
+  quiet: number;
 } {
   const get = (flag: string) => {
     const i = argv.indexOf(flag);
@@ -656,7 +694,20 @@ function parseArgs(argv: string[]): {
     out: get("--out") ?? `${ROOT}BENCHMARKS.md`,
     runtimes,
     only,
+    // Seconds of idle CPUs to wait for before each runtime's suite (0: start at once).
+    quiet: Number(get("--quiet") ?? (argv.includes("--smoke") ? 0 : 15)),
   };
+}
+
+/** Wait until the CPUs have been at least 90% idle for `seconds` in a row (at most `maxMinutes`). */
+async function waitQuiet(seconds: number, maxMinutes = 30): Promise<{ waited: number; quiet: boolean }> {
+  const t0 = Date.now();
+  let run = 0;
+  while (run < seconds) {
+    if (Date.now() - t0 > maxMinutes * 60_000) return { waited: (Date.now() - t0) / 1000, quiet: false };
+    run = (await idlePercent(1000)) >= 90 ? run + 1 : 0;
+  }
+  return { waited: (Date.now() - t0) / 1000, quiet: true };
 }
 
 async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
@@ -664,6 +715,11 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
   const results: SuiteResult[] = [];
   try {
     for (const rt of o.runtimes) {
+      if (o.quiet > 0) {
+        process.stderr.write(`waiting for ${o.quiet} s of idle CPUs before the ${rt} suite...\n`);
+        const q = await waitQuiet(o.quiet);
+        process.stderr.write(q.quiet ? `quiet after ${q.waited.toFixed(0)} s\n` : "still busy; running anyway\n");
+      }
       const json = join(dir, `${rt}.json`);
       const args = ["--suite", "--json", json, ...(o.smoke ? ["--smoke"] : [])];
       if (o.only.length) args.push("--only", o.only.join(","));

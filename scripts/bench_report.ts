@@ -450,8 +450,10 @@ function whyNot(goal: string, r: SuiteResult): string {
 export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], command: string): string {
   const smoke = rs.some((r) => r.smoke);
   const load = rs.map((r) =>
-    `${r.version}: load average ${r.loadBefore.map((x) => x.toFixed(2)).join(" / ")} (1/5/15 min) at start, ` +
-    `${r.loadAfter.map((x) => x.toFixed(2)).join(" / ")} at the end; ${r.seconds.toFixed(0)} s`
+    `${r.version}: machine ${r.idleBeforePercent.toFixed(0)}% idle in the 3 s before the suite; other processes used ` +
+    `${r.othersCpuPercent.toFixed(1)}% of the CPU time during its ${r.seconds.toFixed(0)} s; load average ` +
+    `${r.loadBefore.map((x) => x.toFixed(2)).join(" / ")} (1/5/15 min) at start, ` +
+    `${r.loadAfter.map((x) => x.toFixed(2)).join(" / ")} at the end`
   );
   return [
     "# Benchmarks",
@@ -472,8 +474,9 @@ export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], command: strin
       ["noise", load.join("<br>")],
     ]),
     "",
-    "The machine is shared (other jobs ran tests on it at times); figures are medians with their interquartile range, " +
-    "and every comparison is a ratio measured in the same run.",
+    "The machine is shared with other jobs; each suite waited for 15 s of idle CPUs before it started (`--quiet`), " +
+    "and the noise row says how much CPU other processes took while it ran (the load average lags by minutes). " +
+    "Figures are medians with their interquartile range, and every comparison is a ratio measured in the same run.",
     "",
     "## Goals",
     "",
