@@ -1,5 +1,7 @@
 /**
- * Prometheus text exposition format 0.0.4 of one or more snapshots.
+ * Prometheus text exposition format 0.0.4 of one or more snapshots, and the
+ * same metrics in OpenMetrics 1.0 text (for scrapers whose `Accept` header
+ * asks for it; see {@linkcode acceptsOpenMetrics}).
  *
  * Metric names are fixed and field names travel in a `field` label, so one
  * scrape config covers every segment whatever its fields. Every family is
@@ -107,6 +109,41 @@ const FAMILIES: readonly Family[] = [
 ];
 
 /**
+ * A metric family with its samples, rendered after the snapshot families by
+ * {@linkcode renderProm} and {@linkcode renderOpenMetrics} (e.g. the
+ * `memstats_segment_up` gauge of `memstats serve`).
+ */
+export interface MetricFamily {
+  /** Metric name as in format 0.0.4: a counter's ends in `_total`. */
+  readonly name: string;
+  /** Metric type. */
+  readonly type: "gauge" | "counter";
+  /** One line of help. */
+  readonly help: string;
+  /** OpenMetrics unit (`seconds`, `bytes`); the name must end in `_<unit>`. */
+  readonly unit?: string;
+  /** Label sets and values. */
+  readonly samples: readonly (readonly [Readonly<Record<string, string | number>>, number])[];
+}
+
+/** Units of the snapshot families, for OpenMetrics' `# UNIT` lines. */
+const UNITS: Readonly<Record<string, string>> = { memstats_slot_updated_timestamp_seconds: "seconds" };
+
+/** The snapshot families with their samples, followed by `extra`. */
+function families(snapshots: readonly Snapshot[], extra: readonly MetricFamily[]): MetricFamily[] {
+  return [
+    ...FAMILIES.map((f): MetricFamily => ({
+      name: f.name,
+      type: f.type,
+      help: f.help,
+      unit: UNITS[f.name],
+      samples: snapshots.flatMap((s) => f.samples(s)),
+    })),
+    ...extra,
+  ];
+}
+
+/**
  * Render snapshots as Prometheus text format 0.0.4.
  *
  * @example
@@ -119,13 +156,84 @@ const FAMILIES: readonly Family[] = [
  * r.close();
  * ```
  */
-export function renderProm(snapshots: readonly Snapshot[]): string {
+export function renderProm(snapshots: readonly Snapshot[], extra: readonly MetricFamily[] = []): string {
   const out: string[] = [];
-  for (const fam of FAMILIES) {
+  for (const fam of families(snapshots, extra)) {
     out.push(`# HELP ${fam.name} ${escapeHelp(fam.help)}`, `# TYPE ${fam.name} ${fam.type}`);
-    for (const s of snapshots) {
-      for (const [l, v] of fam.samples(s)) out.push(`${fam.name}${labels(l)} ${num(v)}`);
-    }
+    for (const [l, v] of fam.samples) out.push(`${fam.name}${labels(l)} ${num(v)}`);
   }
   return out.join("\n") + "\n";
+}
+
+/** Content-Type of {@linkcode renderOpenMetrics}'s output. */
+export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/**
+ * Render snapshots as OpenMetrics 1.0 text: the same samples as
+ * {@linkcode renderProm}, with the differences the specification requires.
+ * A counter's family is named without `_total` in `# HELP` and `# TYPE`
+ * while its sample keeps it (`# TYPE memstats_overflow counter`,
+ * `memstats_overflow_total{...} 0`), so a scraper stores the same series
+ * whichever format it reads; HELP text escapes `"` too; timestamps carry a
+ * `# UNIT` line; and the exposition ends with `# EOF`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStatsRegistry } from "../mod.ts";
+ * import { takeSnapshot } from "./report.ts";
+ * import { renderOpenMetrics } from "./report_prom.ts";
+ * const r = MemoryStatsRegistry.open("/memstats-example");
+ * console.log(renderOpenMetrics([takeSnapshot(r)]).endsWith("# EOF\n")); // true
+ * r.close();
+ * ```
+ */
+export function renderOpenMetrics(
+  snapshots: readonly Snapshot[],
+  extra: readonly MetricFamily[] = [],
+): string {
+  const out: string[] = [];
+  for (const fam of families(snapshots, extra)) {
+    const family = fam.type === "counter" ? fam.name.replace(/_total$/, "") : fam.name;
+    out.push(`# HELP ${family} ${escapeLabel(fam.help)}`, `# TYPE ${family} ${fam.type}`);
+    if (fam.unit !== undefined) out.push(`# UNIT ${family} ${fam.unit}`);
+    for (const [l, v] of fam.samples) out.push(`${fam.name}${labels(l)} ${num(v)}`);
+  }
+  out.push("# EOF");
+  return out.join("\n") + "\n";
+}
+
+/**
+ * Whether an HTTP `Accept` header prefers OpenMetrics 1.0 text
+ * (`application/openmetrics-text`, version 1.0.0, 0.0.1 or none) to the
+ * 0.0.4 text format: its quality must be above zero and at least that of
+ * `text/plain` (or `text/*`, `*\/*`). Prometheus's own header does; a
+ * browser's or curl's does not.
+ *
+ * @example
+ * ```ts
+ * import { acceptsOpenMetrics } from "./report_prom.ts";
+ * acceptsOpenMetrics("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"); // true
+ * acceptsOpenMetrics("*\/*"); // false
+ * ```
+ */
+export function acceptsOpenMetrics(accept: string | null | undefined): boolean {
+  if (!accept) return false;
+  let om = 0;
+  let text = 0;
+  for (const range of accept.split(",")) {
+    const [type, ...params] = range.split(";").map((p) => p.trim());
+    const param = (k: string) =>
+      params.find((p) => p.toLowerCase().startsWith(`${k}=`))?.slice(k.length + 1).replace(/^"|"$/g, "");
+    const qRaw = param("q");
+    const q = qRaw === undefined ? 1 : Number(qRaw);
+    if (!(q >= 0 && q <= 1)) continue;
+    const t = type.toLowerCase();
+    if (t === "application/openmetrics-text") {
+      const v = param("version");
+      if (v === undefined || v === "1.0.0" || v === "0.0.1") om = Math.max(om, q);
+    } else if (t === "text/plain" || t === "text/*" || t === "*/*") {
+      text = Math.max(text, q);
+    }
+  }
+  return om > 0 && om >= text;
 }

@@ -8,6 +8,7 @@ import type { OptionSpec, Parsed } from "./args.ts";
 import { gc, GC_OPTIONS } from "./gc.ts";
 import { ls, LS_OPTIONS } from "./ls.ts";
 import { rm, RM_OPTIONS } from "./rm.ts";
+import { serve, SERVE_OPTIONS } from "./serve.ts";
 import { show, SHOW_OPTIONS } from "./show.ts";
 import { watch, WATCH_OPTIONS } from "./watch.ts";
 
@@ -54,6 +55,19 @@ export const COMMANDS: readonly Command[] = [
     options: WATCH_OPTIONS,
     maxPositional: 1,
     run: watch,
+  },
+  {
+    name: "serve",
+    synopsis: "[name] [--host address] [--port port] [--allow-foreign]",
+    summary: "HTTP server: Prometheus /metrics, JSON /api/snapshot and a live dashboard.",
+    details: "Attaches read-only and serves /metrics (the show --prom exposition, OpenMetrics 1.0\n" +
+      "when the Accept header asks for it), /api/snapshot (the show --json document) and a\n" +
+      "dashboard at / refreshed every second. Listens on 127.0.0.1:9464 by default. A\n" +
+      "segment that is missing, removed or corrupt is served as an error state\n" +
+      "(memstats_segment_up 0) until it comes back. Stop it with Ctrl-C or SIGTERM.\n" + NAME_HELP,
+    options: SERVE_OPTIONS,
+    maxPositional: 1,
+    run: serve,
   },
   {
     name: "ls",

@@ -5,7 +5,18 @@
  *
  * @module
  */
-import type { DiagnosticSignal, Mapping, OpenKind, Platform, RuntimeMemory, Shim } from "./types.ts";
+import { listenError } from "./listen.ts";
+import type {
+  DiagnosticSignal,
+  HttpHandler,
+  HttpServeOptions,
+  HttpServer,
+  Mapping,
+  OpenKind,
+  Platform,
+  RuntimeMemory,
+  Shim,
+} from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
 interface BunFfi {
@@ -14,6 +25,15 @@ interface BunFfi {
     close(): void;
   };
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
+}
+// Only the part of Bun.serve used here.
+interface BunServe {
+  serve(options: {
+    hostname: string;
+    port: number;
+    fetch(request: Request): Response | Promise<Response>;
+    error(e: unknown): Response;
+  }): { port: number; stop(closeActiveConnections?: boolean): Promise<void> | void };
 }
 interface BunProcess {
   env: Record<string, string | undefined>;
@@ -121,6 +141,26 @@ export function loadBun(path: string, expectedAbi: number): Platform {
     },
     onExitFirst(fn) {
       proc.prependListener("exit", fn);
+    },
+    serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer {
+      const B = (globalThis as unknown as { Bun: BunServe }).Bun;
+      let server: ReturnType<BunServe["serve"]>;
+      try {
+        server = B.serve({
+          hostname: options.hostname,
+          port: options.port,
+          fetch: (request) => handler(request),
+          error: () => new Response("internal error\n", { status: 500 }),
+        });
+      } catch (e) {
+        throw listenError(e, options);
+      }
+      return {
+        port: server.port,
+        async close() {
+          await server.stop(true); // also ends idle keep-alive connections
+        },
+      };
     },
   };
 }

@@ -6,7 +6,18 @@
  *
  * @module
  */
-import type { DiagnosticSignal, Mapping, OpenKind, Platform, RuntimeMemory, Shim } from "./types.ts";
+import { listenError } from "./listen.ts";
+import type {
+  DiagnosticSignal,
+  HttpHandler,
+  HttpServeOptions,
+  HttpServer,
+  Mapping,
+  OpenKind,
+  Platform,
+  RuntimeMemory,
+  Shim,
+} from "./types.ts";
 
 // Only the parts of the Deno namespace used here, so `tsc` builds without Deno's types.
 type PointerObject = object;
@@ -21,6 +32,15 @@ interface DenoFfi {
   memoryUsage(): RuntimeMemory;
   addSignalListener(signal: string, fn: () => void): void;
   removeSignalListener(signal: string, fn: () => void): void;
+  serve(
+    options: {
+      hostname: string;
+      port: number;
+      onListen(addr: unknown): void;
+      onError(e: unknown): Response | Promise<Response>;
+    },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { addr: { port: number }; finished: Promise<void>; shutdown(): Promise<void> };
 }
 
 const SYMBOLS = {
@@ -115,6 +135,26 @@ export function loadDeno(path: string, expectedAbi: number): Platform {
     },
     onExitFirst(fn) {
       exitFirst.push(fn);
+    },
+    serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer {
+      let server: ReturnType<DenoFfi["serve"]>;
+      try {
+        server = D.serve({
+          hostname: options.hostname,
+          port: options.port,
+          onListen() {}, // no "Listening on" line: the caller says where it listens
+          onError: () => new Response("internal error\n", { status: 500 }),
+        }, handler);
+      } catch (e) {
+        throw listenError(e, options);
+      }
+      return {
+        port: server.addr.port,
+        async close() {
+          await server.shutdown();
+          await server.finished;
+        },
+      };
     },
   };
 }

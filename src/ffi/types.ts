@@ -115,4 +115,37 @@ export interface Platform {
    * still sees the slots the exit hooks are about to release.
    */
   onExitFirst(fn: () => void): void;
+  /**
+   * Start an HTTP/1.1 server (`Deno.serve`, `Bun.serve`) calling `handler`
+   * for every request. It keeps the process alive until closed. Throws an
+   * `Error` whose `code` is a {@linkcode ListenErrorCode} when it cannot
+   * listen, so callers can explain it without knowing the runtime.
+   */
+  serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer;
 }
+
+/** Where {@linkcode Platform.serveHttp} listens. */
+export interface HttpServeOptions {
+  /** Address to bind, e.g. `"127.0.0.1"`, `"::1"`, `"0.0.0.0"`. */
+  readonly hostname: string;
+  /** TCP port; 0 picks a free one (read it back from {@linkcode HttpServer.port}). */
+  readonly port: number;
+}
+
+/** Answers one HTTP request. */
+export type HttpHandler = (request: Request) => Response | Promise<Response>;
+
+/** A listening HTTP server started by {@linkcode Platform.serveHttp}. */
+export interface HttpServer {
+  /** The port actually bound (useful after asking for port 0). */
+  readonly port: number;
+  /** Stop accepting connections, end open ones, and resolve once closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Why {@linkcode Platform.serveHttp} could not listen, as an `Error` with
+ * this `code`: the port is taken, the port is privileged, or the address is
+ * not one of this machine's.
+ */
+export type ListenErrorCode = "EADDRINUSE" | "EACCES" | "EADDRNOTAVAIL";
