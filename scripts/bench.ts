@@ -711,6 +711,7 @@ async function waitQuiet(seconds: number, maxMinutes = 30): Promise<{ waited: nu
 }
 
 async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
+  const machine = machineInfo(); // the commit and time the run started from
   const dir = mkdtempSync(join(tmpdir(), "memstats-bench-"));
   const results: SuiteResult[] = [];
   try {
@@ -736,7 +737,7 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const launcher = HERE === "bun" ? "bun scripts/bench.ts" : "deno run -A scripts/bench.ts";
-  const md = renderMarkdown(machineInfo(), results, [launcher, ...process.argv.slice(2)].join(" ").trim());
+  const md = renderMarkdown(machine, results, [launcher, ...process.argv.slice(2)].join(" ").trim());
   writeFileSync(o.out, md);
   process.stderr.write(`\nwrote ${o.out}\n`);
 }
