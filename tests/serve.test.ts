@@ -226,6 +226,8 @@ describe("memstats serve", () => {
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'/);
     assert.doesNotMatch(page.body, /https?:\/\//, "nothing loaded from elsewhere: works offline");
+    assert.doesNotMatch(page.body, /\\u[0-9a-fA-F]{4}/, "no escape sequence shown as text");
+    assert.match(page.body, /Totals <span class="muted">&middot; last 10 minutes/);
     const js = await get(`${base}dashboard.js`);
     assert.equal(js.status, 200);
     assert.equal(js.type, "text/javascript; charset=utf-8");

@@ -11,6 +11,10 @@
  * `textContent`, never parsed as HTML; the server's Content-Security-Policy
  * allows only these same-origin files.
  *
+ * Everything below is ASCII (entities in the HTML, `\u` escapes in script
+ * strings): Bun's transpiler rewrites other characters in a template
+ * literal as `\u` escapes, which `String.raw` would then keep literally.
+ *
  * Test hooks: each slot row is `.row.slot` with `data-thread`, `data-slot`,
  * `data-pid`, `data-tid` and `data-label`; each of its field cells has
  * `data-field` and `data-value` (the exact value); the error banner is
@@ -34,7 +38,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
 <body>
 <header>
   <span class="brand">memstats</span>
-  <h1 id="name">…</h1>
+  <h1 id="name">&hellip;</h1>
   <span id="status" class="pill wait"><span class="dot"></span><span id="status-text">connecting</span></span>
 </header>
 <main id="main">
@@ -43,14 +47,14 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   <section class="summary">
     <div class="capacity">
       <div class="meter" aria-hidden="true"><div id="cap-fill" class="meter-fill"></div></div>
-      <span id="cap-text" class="num">capacity: …</span>
+      <span id="cap-text" class="num">capacity: &hellip;</span>
     </div>
     <span id="counters" class="muted num"></span>
     <span id="meta" class="muted"></span>
   </section>
-  <h2>Totals <span class="muted">· last 10 minutes</span></h2>
+  <h2>Totals <span class="muted">&middot; last 10 minutes</span></h2>
   <section id="charts" class="charts" aria-label="Totals over the last 10 minutes"></section>
-  <h2>Active slots <span class="muted">· value / peak, bar: value against peak</span></h2>
+  <h2>Active slots <span class="muted">&middot; value / peak, bar: value against peak</span></h2>
   <section class="table" aria-label="Active slots">
     <div class="grid">
       <div id="head" class="row head"></div>
@@ -62,7 +66,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
 </main>
 <footer>
   <span id="updated" class="num"></span>
-  <span>refreshed every second · <a href="/metrics">/metrics</a> · <a href="/api/snapshot">/api/snapshot</a></span>
+  <span>refreshed every second &middot; <a href="/metrics">/metrics</a> &middot; <a href="/api/snapshot">/api/snapshot</a></span>
 </footer>
 </body>
 </html>
@@ -282,7 +286,7 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
       var card = el("div", "chart");
       card.dataset.field = f;
       var top = el("div", "ch-head");
-      var now = el("span", "ch-now num", "–");
+      var now = el("span", "ch-now num", "\u2013");
       top.append(el("span", "ch-name", heading(f)), now);
       var body = el("div", "ch-body");
       var s = svg("svg");
@@ -297,7 +301,7 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
       var max = el("span", "ch-max num", "");
       body.append(s, max);
       var axis = el("div", "ch-axis");
-      axis.append(el("span", "", "−10 min"), el("span", "", "−5 min"), el("span", "", "now"));
+      axis.append(el("span", "", "\u221210 min"), el("span", "", "\u22125 min"), el("span", "", "now"));
       card.append(top, body, axis);
       box.append(card);
       charts.set(f, { now: now, area: area, line: line, max: max });
@@ -340,7 +344,7 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
     d.label = s.label;
     setText(r.lbl, s.label === "" ? "(no label)" : s.label);
     r.lbl.classList.toggle("none", s.label === "");
-    setText(r.sub, "slot " + s.slot + " · id " + s.threadId);
+    setText(r.sub, "slot " + s.slot + " \u00b7 id " + s.threadId);
     setText(r.pid, String(s.pid));
     setText(r.tid, String(s.tid));
     setText(r.age, formatAge(takenAt - s.updatedAt));
@@ -413,7 +417,7 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
       ch.area.setAttribute("d", area);
       setText(ch.max, max > 0 ? "max " + formatValue(f, max) : "");
       var last = pts.length > 0 ? pts[pts.length - 1] : null;
-      setText(ch.now, last && last.totals ? formatValue(f, last.totals[f]) : "–");
+      setText(ch.now, last && last.totals ? formatValue(f, last.totals[f]) : "\u2013");
     });
   }
 
@@ -422,7 +426,7 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
     lastOk = doc.takenAt;
     hideBanner();
     setStatus("ok", "live");
-    document.title = doc.name + " · memstats";
+    document.title = doc.name + " \u00b7 memstats";
     setText($("name"), doc.name);
     if (doc.fields.join(",") !== fields.join(",")) setFields(doc.fields);
     var pct = Math.round((100 * doc.activeThreads) / doc.capacity);
@@ -430,8 +434,8 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
     var fill = $("cap-fill");
     fill.style.width = Math.min(100, pct) + "%";
     fill.className = "meter-fill" + (pct >= 100 ? " full" : pct >= 80 ? " high" : "");
-    setText($("counters"), doc.overflowCount + " refused · " + doc.reclaimedCount + " reclaimed");
-    setText($("meta"), "layout " + doc.layoutVersion + " · created by pid " + doc.creatorPid + " " +
+    setText($("counters"), doc.overflowCount + " refused \u00b7 " + doc.reclaimedCount + " reclaimed");
+    setText($("meta"), "layout " + doc.layoutVersion + " \u00b7 created by pid " + doc.creatorPid + " " +
       formatAge(doc.takenAt - doc.createdAt) + " ago");
     var warn = $("warning");
     if (doc.overflowCount > 0) {
