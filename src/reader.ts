@@ -106,28 +106,75 @@ export function readSlotValues(seg: Segment, i: number, out: Float64Array, at = 
   return -1;
 }
 
+/** Per-segment reusable buffers: a typed array costs ~0.5 us to allocate in Deno. */
+interface Scratch {
+  readonly seq: Uint32Array;
+  readonly lo: Uint32Array;
+  readonly hi: Uint32Array;
+  readonly vals: Float64Array;
+  readonly sums: Float64Array;
+  readonly one: Float64Array;
+  readonly pids: Uint32Array;
+  readonly tids: Uint32Array;
+  readonly registered: Float64Array;
+  readonly updated: Float64Array;
+  /** Decoded labels, valid while `labelOwner[slot]` is the slot's owner id (labels never change within a claim). */
+  readonly labels: string[];
+  readonly labelOwner: Float64Array;
+}
+
+const scratches = new WeakMap<Segment, Scratch>();
+
+function scratchOf(seg: Segment): Scratch {
+  let s = scratches.get(seg);
+  if (s === undefined) {
+    const len = Math.min(CHUNK, seg.geometry.capacity);
+    const n = seg.geometry.fieldCount * 2;
+    // Identity arrays have one spare entry at `len`, used by the single-slot path.
+    s = {
+      seq: new Uint32Array(len),
+      lo: new Uint32Array(len),
+      hi: new Uint32Array(len),
+      vals: new Float64Array(len * n),
+      sums: new Float64Array(seg.geometry.fieldCount),
+      one: new Float64Array(n),
+      pids: new Uint32Array(len + 1),
+      tids: new Uint32Array(len + 1),
+      registered: new Float64Array(len + 1),
+      updated: new Float64Array(len + 1),
+      labels: [],
+      labelOwner: new Float64Array(seg.geometry.capacity),
+    };
+    scratches.set(seg, s);
+  }
+  return s;
+}
+
 /**
  * Visit every active slot with a consistent copy of its values: `visit(slot,
- * ownerId, values, at)` where the slot's values start at `values[at]` and its
- * peaks follow. Slots are read in batches with four barriers per batch.
+ * ownerId, values, at, k)` where the slot's values start at `values[at]` and
+ * its peaks follow. With `identity`, pid, tid, times and label are copied in
+ * the same validated window into the scratch arrays at `k`; `k` is -1 when
+ * the slot had to be re-read on its own (then nothing is at `k`). Slots are
+ * read in batches with four barriers per batch.
  */
 export function scanSlots(
   seg: Segment,
-  visit: (slot: number, ownerId: number, values: Float64Array, at: number) => void,
+  identity: boolean,
+  visit: (slot: number, ownerId: number, values: Float64Array, at: number, k: number) => void,
 ): void {
   const { u32, f64, geometry: g } = seg;
   const n = g.fieldCount * 2;
-  const seq = new Uint32Array(Math.min(CHUNK, g.capacity));
-  const lo = new Uint32Array(seq.length);
-  const hi = new Uint32Array(seq.length);
-  const vals = new Float64Array(seq.length * n);
+  const sc = scratchOf(seg);
+  const { seq, lo, hi, vals } = sc;
   const w32 = g.slotStride / 4;
   const w64 = g.slotStride / 8;
   for (let base = 0; base < g.capacity; base += CHUNK) {
     const len = Math.min(CHUNK, g.capacity - base);
-    const sq0 = (slotOffset(g, base) + S.seq) / 4;
-    const ow0 = (slotOffset(g, base) + S.owner) / 4;
-    const v0 = (slotOffset(g, base) + S.values) / 8;
+    const off0 = slotOffset(g, base);
+    const sq0 = (off0 + S.seq) / 4;
+    const ow0 = (off0 + S.owner) / 4;
+    const v0 = (off0 + S.values) / 8;
     for (let k = 0; k < len; k++) seq[k] = u32[sq0 + k * w32];
     barrier(seg);
     let active = 0;
@@ -144,6 +191,7 @@ export function scanSlots(
       if ((lo[k] | hi[k]) === 0 || hi[k] >= 0x80000000) continue;
       const src = v0 + k * w64;
       for (let j = 0; j < n; j++) vals[k * n + j] = f64[src + j];
+      if (identity) copyIdentity(seg, sc, base + k, off0 + k * g.slotStride, hi[k] * 0x100000000 + lo[k], k);
     }
     barrier(seg);
     for (let k = 0; k < len; k++) {
@@ -155,71 +203,76 @@ export function scanSlots(
       const h = hi[k];
       if ((l | h) === 0 || (h >= 0x80000000 && h !== 0xffffffff)) continue; // free or claiming
       if (h !== 0xffffffff && u32[sq0 + k * w32] === seq[k] && (seq[k] & 1) === 0) {
-        visit(base + k, h * 0x100000000 + l, vals, k * n);
+        visit(base + k, h * 0x100000000 + l, vals, k * n, k);
         continue;
       }
-      // Changed under us: read this one slot again on its own.
+      // Changed under us: forget what was copied, and read this one slot again on its own.
+      sc.labelOwner[base + k] = 0;
       const id = readSlotValues(seg, base + k, vals, k * n);
-      if (id > 0) visit(base + k, id, vals, k * n);
+      if (id > 0) visit(base + k, id, vals, k * n, -1);
     }
   }
 }
 
 const decoder = new TextDecoder();
 
-/** Read the identity part of an active slot (stable while the owner word is). */
-function readIdentity(seg: Segment, off: number) {
-  const { u32, u64, u8, f64 } = seg;
-  const raw = u8.subarray(off + S.label, off + S.label + LABEL_SIZE);
-  const end = raw.indexOf(0);
-  return {
-    pid: u32[(off + S.pid) / 4],
-    tid: u32[(off + S.tid) / 4],
-    token: Number(u64[(off + S.token) / 8]),
-    pidNamespace: Number(u64[(off + S.pidNamespace) / 8]),
-    label: decoder.decode(raw.subarray(0, end === -1 ? LABEL_SIZE : end)),
-    registeredAt: f64[(off + S.registeredAt) / 8],
-    updatedAt: f64[(off + S.updatedAt) / 8],
-  };
+/** Copy slot identity into the scratch arrays at `k`; the label is decoded once per claim. */
+function copyIdentity(seg: Segment, sc: Scratch, slot: number, off: number, id: number, k: number): void {
+  const { u32, f64 } = seg;
+  sc.pids[k] = u32[(off + S.pid) / 4];
+  sc.tids[k] = u32[(off + S.tid) / 4];
+  sc.registered[k] = f64[(off + S.registeredAt) / 8];
+  sc.updated[k] = f64[(off + S.updatedAt) / 8];
+  if (sc.labelOwner[slot] !== id) {
+    const raw = seg.u8.subarray(off + S.label, off + S.label + LABEL_SIZE);
+    const end = raw.indexOf(0);
+    sc.labels[slot] = decoder.decode(raw.subarray(0, end === -1 ? LABEL_SIZE : end));
+    sc.labelOwner[slot] = id;
+  }
 }
 
-function toStats(seg: Segment, slot: number, id: number, vals: Float64Array, at: number): ThreadMemoryStats | null {
-  const off = slotOffset(seg.geometry, slot);
-  const ident = readIdentity(seg, off);
-  // Identity words are stable while the owner is; if it moved, the slot is not ours to report.
-  barrier(seg);
-  const lo = seg.u32[(off + S.owner) / 4];
-  const hi = seg.u32[(off + S.owner) / 4 + 1];
-  if (hi * 0x100000000 + lo !== id) return null;
+function toStats(seg: Segment, sc: Scratch, slot: number, id: number, vals: Float64Array, at: number, k: number) {
+  const fields = seg.fields;
+  const fc = fields.length;
   const values: Record<string, number> = {};
   const peaks: Record<string, number> = {};
-  const fc = seg.fields.length;
-  seg.fields.forEach((f, k) => {
-    values[f] = vals[at + k];
-    peaks[f] = Math.max(vals[at + k], vals[at + fc + k]); // the value store may land before the peak's
-  });
+  for (let j = 0; j < fc; j++) {
+    const v = vals[at + j];
+    const p = vals[at + fc + j];
+    values[fields[j]] = v;
+    peaks[fields[j]] = p > v ? p : v; // the value store may land before the peak's
+  }
   return {
     slot,
     threadId: id,
-    pid: ident.pid,
-    tid: ident.tid,
-    label: ident.label,
+    pid: sc.pids[k],
+    tid: sc.tids[k],
+    label: sc.labels[slot],
     arenaBytes: vals[at],
     values,
     peaks,
-    registeredAt: ident.registeredAt,
-    updatedAt: ident.updatedAt,
+    registeredAt: sc.registered[k],
+    updatedAt: sc.updated[k],
   };
 }
 
 /** A consistent snapshot of slot `i`, or null when it is not active. */
 export function readSlot(seg: Segment, i: number): ThreadMemoryStats | null {
-  const vals = new Float64Array(seg.geometry.fieldCount * 2);
+  const sc = scratchOf(seg);
+  const vals = sc.one;
+  const off = slotOffset(seg.geometry, i);
   for (let attempt = 0; attempt < 8; attempt++) {
     const id = readSlotValues(seg, i, vals);
     if (id <= 0) return null;
-    const s = toStats(seg, i, id, vals, 0);
-    if (s) return s;
+    const k = sc.pids.length - 1; // the spare entry: a scan may be using the others
+    barrier(seg);
+    copyIdentity(seg, sc, i, off, id, k);
+    barrier(seg);
+    // Identity words are stable while the owner is; if it moved, read again.
+    if (seg.u32[(off + S.owner) / 4 + 1] * 0x100000000 + seg.u32[(off + S.owner) / 4] === id) {
+      return toStats(seg, sc, i, id, vals, 0, k);
+    }
+    sc.labelOwner[i] = 0;
   }
   return null;
 }
@@ -233,15 +286,22 @@ export function readEvidence(
   const ow = (off + S.owner) / 8;
   const owner = Atomics.load(seg.u64, ow);
   if (owner === 0n) return null;
-  const { pid, tid, token, pidNamespace } = readIdentity(seg, off);
-  return { owner, pid, tid, token, pidNamespace };
+  const { u32, u64 } = seg;
+  return {
+    owner,
+    pid: u32[(off + S.pid) / 4],
+    tid: u32[(off + S.tid) / 4],
+    token: Number(u64[(off + S.token) / 8]),
+    pidNamespace: Number(u64[(off + S.pidNamespace) / 8]),
+  };
 }
 
 /** Every active slot, in slot order. */
 export function perThread(seg: Segment): IterableIterator<ThreadMemoryStats> {
   const out: ThreadMemoryStats[] = [];
-  scanSlots(seg, (slot, id, vals, at) => {
-    const s = toStats(seg, slot, id, vals, at) ?? readSlot(seg, slot);
+  const sc = scratchOf(seg);
+  scanSlots(seg, true, (slot, id, vals, at, k) => {
+    const s = k >= 0 ? toStats(seg, sc, slot, id, vals, at, k) : readSlot(seg, slot);
     if (s) out.push(s);
   });
   return out[Symbol.iterator]();
@@ -250,9 +310,9 @@ export function perThread(seg: Segment): IterableIterator<ThreadMemoryStats> {
 /** Totals over the table. */
 export function aggregate(seg: Segment): AggregateMemoryStats {
   const fc = seg.geometry.fieldCount;
-  const sums = new Float64Array(fc);
+  const sums = scratchOf(seg).sums.fill(0);
   let active = 0;
-  scanSlots(seg, (_slot, _id, vals, at) => {
+  scanSlots(seg, false, (_slot, _id, vals, at) => {
     active++;
     for (let k = 0; k < fc; k++) sums[k] += vals[at + k];
   });
