@@ -28,6 +28,15 @@ const SKIP = existsSync(CHROMIUM)
 const MiB = 1 << 20;
 const ARTIFACTS = `${ROOT}.test-results`;
 
+/** The few browser globals the page callbacks use (this file is type-checked without the DOM library). */
+interface Dom {
+  document: {
+    querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+    documentElement: { scrollWidth: number };
+  };
+  innerWidth: number;
+}
+
 describe("end to end: dashboard in Chromium", () => {
   it(
     "the dashboard shows a row per live Bun and Deno writer, values change between two looks, an exited writer disappears; screenshot saved",
@@ -135,7 +144,8 @@ describe("end to end: dashboard in Chromium", () => {
         await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
         await bun.send({ op: "update", slot: slots[0], values: { arena_bytes: 2 * MiB, requests: 2500 } });
         await page.waitForFunction(
-          (sel) => document.querySelector(sel)?.getAttribute("data-value") === "2500",
+          (sel) =>
+            (globalThis as unknown as Dom).document.querySelector(sel)?.getAttribute("data-value") === "2500",
           `${row(bun.pid, slots[0])} [data-field="requests"]`,
           { timeout: 30_000 },
         );
@@ -145,7 +155,7 @@ describe("end to end: dashboard in Chromium", () => {
           `/ ${formatValue("arena_bytes", 3 * MiB)}`,
         );
         const fill = await cell("arena_bytes").locator(".fill").evaluate((e) =>
-          (e as HTMLElement).style.width
+          (e as unknown as { style: { width: string } }).style.width
         );
         assert.equal(fill, "66.7%", "bar: value against peak");
         assert.equal(
@@ -171,8 +181,8 @@ describe("end to end: dashboard in Chromium", () => {
         await page.setViewportSize({ width: 390, height: 844 });
         await page.waitForTimeout(1500);
         const [scrollWidth, innerWidth] = await page.evaluate(() => [
-          document.documentElement.scrollWidth,
-          globalThis.innerWidth,
+          (globalThis as unknown as Dom).document.documentElement.scrollWidth,
+          (globalThis as unknown as Dom).innerWidth,
         ]);
         assert.ok(scrollWidth <= innerWidth, `fits a phone: scrollWidth ${scrollWidth} > ${innerWidth}`);
         assert.equal(await page.locator(".row.slot").count(), 2);

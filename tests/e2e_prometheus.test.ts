@@ -88,7 +88,6 @@ describe("end to end: Prometheus", () => {
         assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
 
         // Prometheus on loopback, scraping every second, data in the temporary directory.
-        const promPort = await freePort();
         writeFileSync(
           `${dir}/prometheus.yml`,
           [
@@ -105,28 +104,37 @@ describe("end to end: Prometheus", () => {
             "",
           ].join("\n"),
         );
-        prom = spawn("prometheus", [
-          `--config.file=${dir}/prometheus.yml`,
-          `--storage.tsdb.path=${dir}/data`,
-          `--web.listen-address=127.0.0.1:${promPort}`,
-          "--log.level=warn",
-        ], { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
-        const p = prom;
-        promExit = new Promise((r) => p.on("exit", r));
-        p.stdout!.on("data", (d) => (promLog += d));
-        p.stderr!.on("data", (d) => (promLog += d));
-        const api = `http://127.0.0.1:${promPort}`;
-        await eventually(
-          async () => {
-            if (p.exitCode !== null) throw new Error(`prometheus exited ${p.exitCode}: ${promLog}`);
-            const r = await fetch(`${api}/-/ready`);
-            await r.body?.cancel();
-            return r.ok ? true : undefined;
-          },
-          "prometheus to be ready",
-          120_000,
-          250,
-        );
+        // A free port, and another one should something take it before prometheus binds it.
+        let api = "";
+        for (let attempt = 1; api === ""; attempt++) {
+          const promPort = await freePort();
+          promLog = "";
+          const p = spawn("prometheus", [
+            `--config.file=${dir}/prometheus.yml`,
+            `--storage.tsdb.path=${dir}/data`,
+            `--web.listen-address=127.0.0.1:${promPort}`,
+            "--log.level=warn",
+          ], { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
+          prom = p;
+          promExit = new Promise((r) => p.on("exit", r));
+          p.stdout!.on("data", (d) => (promLog += d));
+          p.stderr!.on("data", (d) => (promLog += d));
+          const ready = await eventually(
+            async () => {
+              if (p.exitCode !== null || p.signalCode !== null) return "exited";
+              const r = await fetch(`http://127.0.0.1:${promPort}/-/ready`);
+              await r.body?.cancel();
+              return r.ok ? "ready" : undefined;
+            },
+            "prometheus to be ready",
+            120_000,
+            250,
+          );
+          if (ready === "ready") api = `http://127.0.0.1:${promPort}`;
+          else if (attempt >= 3 || !/address already in use/i.test(promLog)) {
+            throw new Error(`prometheus exited (${p.exitCode}): ${promLog}`);
+          }
+        }
         const query = async (q: string): Promise<Series[]> => {
           const r = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(q)}`);
           const body = await r.json();
