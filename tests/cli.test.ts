@@ -342,7 +342,7 @@ describe("memstats CLI", () => {
     const cases: [string[], RegExp][] = [
       [
         ["frobnicate"],
-        /^memstats: unknown command "frobnicate"; commands: show, watch, ls, rm, gc \(see `memstats --help`\)/,
+        /^memstats: unknown command "frobnicate"; commands: show, watch, serve, ls, rm, gc \(see `memstats --help`\)/,
       ],
       [["show", name, "--bogus"], /^memstats show: unknown option --bogus \(see `memstats show --help`\)/],
       [["show", name, "--json", "--prom"], /--json and --prom exclude each other/],
