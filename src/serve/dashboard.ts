@@ -218,7 +218,10 @@ export const DASHBOARD_JS: string = String.raw`"use strict";
     if (!isFinite(n) || n < 1000) return String(n);
     return scaled(n, 1000, ["k", "M", "G", "T", "P"]);
   }
-  function formatValue(f, n) { return isByteField(f) ? formatBytes(n) : formatCount(n); }
+  function formatValue(f, n) {
+    if (typeof n !== "number") return "\u2013"; // JSON has no NaN: a garbage value arrives as null
+    return isByteField(f) ? formatBytes(n) : formatCount(n);
+  }
   function formatAge(ms) {
     var s = Math.max(0, ms) / 1000;
     if (s < 10) return s.toFixed(1) + "s";
