@@ -9,7 +9,9 @@
  * Options: `--out FILE` (default BENCHMARKS.md), `--runtimes bun,deno`,
  * `--only hot,readers,lifecycle,roundtrip,writers,collect,memory`,
  * `--quiet SECONDS` (wait for that many seconds of idle CPUs before each
- * runtime's suite; default 15, 0 with `--smoke`).
+ * runtime's suite; default 15, 0 with `--smoke`), `--keep DIR` (keep the
+ * raw results there), `--render DIR` (write the report again from kept
+ * results, measuring nothing).
  *
  * The driver runs the suite once per runtime, each in a fresh child process
  * (`--suite --json FILE`), sequentially so they never compete for the two
@@ -27,7 +29,7 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release as kernelRelease, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -676,6 +678,8 @@ function parseArgs(argv: string[]): {
   runtimes: Runtime[];
   only: string[];
   quiet: number;
+  keep?: string;
+  render?: string;
 } {
   const get = (flag: string) => {
     const i = argv.indexOf(flag);
@@ -696,6 +700,8 @@ function parseArgs(argv: string[]): {
     only,
     // Seconds of idle CPUs to wait for before each runtime's suite (0: start at once).
     quiet: Number(get("--quiet") ?? (argv.includes("--smoke") ? 0 : 15)),
+    keep: get("--keep"),
+    render: get("--render"),
   };
 }
 
@@ -711,8 +717,16 @@ async function waitQuiet(seconds: number, maxMinutes = 30): Promise<{ waited: nu
 }
 
 async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
+  if (o.render) {
+    // Render kept results again (after a change to the report's wording), without measuring.
+    const kept = JSON.parse(readFileSync(join(o.render, "run.json"), "utf8"));
+    writeFileSync(o.out, renderMarkdown(kept.machine, kept.results, kept.command));
+    process.stderr.write(`wrote ${o.out} from ${o.render}\n`);
+    return;
+  }
   const machine = machineInfo(); // the commit and time the run started from
-  const dir = mkdtempSync(join(tmpdir(), "memstats-bench-"));
+  if (o.keep) mkdirSync(o.keep, { recursive: true });
+  const dir = o.keep ?? mkdtempSync(join(tmpdir(), "memstats-bench-"));
   const results: SuiteResult[] = [];
   try {
     for (const rt of o.runtimes) {
@@ -734,10 +748,12 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
       results.push(JSON.parse(readFileSync(json, "utf8")));
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
   const launcher = HERE === "bun" ? "bun scripts/bench.ts" : "deno run -A scripts/bench.ts";
-  const md = renderMarkdown(machine, results, [launcher, ...process.argv.slice(2)].join(" ").trim());
+  const command = [launcher, ...process.argv.slice(2)].join(" ").trim();
+  if (o.keep) writeFileSync(join(dir, "run.json"), JSON.stringify({ machine, results, command }));
+  const md = renderMarkdown(machine, results, command);
   writeFileSync(o.out, md);
   process.stderr.write(`\nwrote ${o.out}\n`);
 }
