@@ -221,7 +221,10 @@ function readers(rs: SuiteResult[]): string {
     `${k.active.toLocaleString("en")} of ${k.capacity.toLocaleString("en")}`,
     ...rs.map((r) => {
       const s = reader(r, k.fn, k.capacity, k.active);
-      return s ? `${fmtStat(s)}<br>${fmtTime(s.median / k.active)}/active slot` : "n/a";
+      if (!s) return "n/a";
+      return k.active === k.capacity
+        ? `${fmtStat(s)}<br>${fmtTime(s.median / k.active)} per slot`
+        : `${fmtStat(s)}<br>${fmtTime(s.median / k.capacity)} per slot scanned`;
     }),
   ]);
   const curve = rs.map((r) => {
@@ -442,7 +445,10 @@ function whyNot(goal: string, r: SuiteResult): string {
 }
 
 /** The whole Markdown document. */
-export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], command: string): string {
+export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], commandLine: string): string {
+  // Where the files went does not change a figure: show the command without its output options.
+  const command = commandLine.replace(/\s--(out|keep|render)\s+\S+/g, "");
+  const quiet = /--quiet\s+(\d+)/.exec(command)?.[1] ?? (/--smoke/.test(command) ? "0" : "15");
   const smoke = rs.some((r) => r.smoke);
   const load = rs.map((r) =>
     `${r.version}: machine ${r.idleBeforePercent.toFixed(0)}% idle in the 3 s before the suite; other processes used ` +
@@ -469,7 +475,7 @@ export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], command: strin
       ["noise", load.join("<br>")],
     ]),
     "",
-    "The machine is shared with other jobs; each suite waited for 15 s of idle CPUs before it started (`--quiet`), " +
+    `The machine is shared with other jobs; each suite waited for ${quiet} s of idle CPUs before it started (\`--quiet\`), ` +
     "and the noise row says how much CPU other processes took while it ran (the load average lags by minutes). " +
     "Figures are medians with their interquartile range, and every comparison is a ratio measured in the same run.",
     "",
