@@ -216,10 +216,10 @@ function validateOptions(o: SegmentOptions): void {
 
 const stat = new Float64Array(5);
 
-function fstat(p: Platform, fd: number, name: string): SegmentFileInfo & { euid: number } {
+function fstat(p: Platform, fd: number, name: string): { file: SegmentFileInfo; euid: number } {
   const rc = p.shim.fstat(fd, stat);
   if (rc < 0) openError(name, rc, "inspecting");
-  return { size: stat[0], uid: stat[1], mode: stat[2], mtimeMs: stat[3], euid: stat[4] };
+  return { file: { size: stat[0], uid: stat[1], mode: stat[2], mtimeMs: stat[3] }, euid: stat[4] };
 }
 
 /**
@@ -262,8 +262,7 @@ function initialise(
     if (rc < 0) openError(name, rc, "sizing");
     mapping = p.shim.map(fd, g.totalSize, false);
     if (typeof mapping === "number") openError(name, mapping, "mapping");
-    const info = fstat(p, fd, name);
-    const seg = new Segment(p, name, mapping, g, fields, false, true, info, VERSION_MINOR);
+    const seg = new Segment(p, name, mapping, g, fields, false, true, fstat(p, fd, name).file, VERSION_MINOR);
     writeHeader(seg, p.shim.pid());
     return seg;
   } catch (e) {
@@ -402,12 +401,12 @@ function inspectHeader(name: string, buf: ArrayBuffer, size: number): HeaderVerd
 function attach(p: Platform, name: string, fd: number, o: SegmentOptions, readOnly: boolean): Segment {
   const deadline = Date.now() + (o.openTimeoutMs ?? 2000);
   for (let pause = 1;; pause = Math.min(pause * 2, 50)) {
-    const info = fstat(p, fd, name);
-    if (info.uid !== info.euid && o.allowForeignOwner !== true) {
+    const { file: info, euid } = fstat(p, fd, name);
+    if (info.uid !== euid && o.allowForeignOwner !== true) {
       fail(
         "EACCES",
         name,
-        `segment ${name} belongs to uid ${info.uid}, not to you (uid ${info.euid}); ` +
+        `segment ${name} belongs to uid ${info.uid}, not to you (uid ${euid}); ` +
           `pass allowForeignOwner: true (CLI: --allow-foreign) if you trust that user`,
       );
     }
@@ -422,8 +421,13 @@ function attach(p: Platform, name: string, fd: number, o: SegmentOptions, readOn
       verdict = inspectHeader(name, mapping.buffer, info.size);
     }
     if (verdict.ok && mapping !== undefined && typeof mapping !== "number") {
-      checkSchema(name, verdict.g, verdict.fields, o);
-      return new Segment(p, name, mapping, verdict.g, verdict.fields, readOnly, false, info, verdict.minor);
+      try {
+        checkSchema(name, verdict.g, verdict.fields, o);
+        return new Segment(p, name, mapping, verdict.g, verdict.fields, readOnly, false, info, verdict.minor);
+      } catch (e) {
+        p.shim.unmap(mapping); // a refused attach must not leave its mapping behind
+        throw e;
+      }
     }
     if (mapping !== undefined && typeof mapping !== "number") p.shim.unmap(mapping);
     if (verdict.ok) throw new Error("unreachable");
