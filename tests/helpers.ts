@@ -60,7 +60,10 @@ export function runFile(
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-/** A child process driven line by line through `tests/fixtures/child.ts`. */
+/**
+ * A child process driven line by line: one JSON command in, one JSON answer
+ * out. Runs `tests/fixtures/child.ts` unless another fixture is named.
+ */
 export class Child {
   readonly runtime: Runtime;
   readonly proc: ChildProcess;
@@ -69,9 +72,9 @@ export class Child {
   #lines: string[] = [];
   stderr = "";
 
-  constructor(rt: Runtime, env: Record<string, string | undefined> = {}) {
+  constructor(rt: Runtime, env: Record<string, string | undefined> = {}, fixture = "child.ts") {
     this.runtime = rt;
-    const [cmd, argv] = runArgs(rt, `${ROOT}tests/fixtures/child.ts`);
+    const [cmd, argv] = runArgs(rt, `${ROOT}tests/fixtures/${fixture}`);
     this.proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     this.exited = new Promise((resolve) => this.proc.on("exit", (code, signal) => resolve({ code, signal })));
     this.proc.stderr!.on("data", (d) => (this.stderr += d));
@@ -86,8 +89,14 @@ export class Child {
     return this.proc.pid!;
   }
 
+  /** Whether the process is still running. */
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** Send one command; resolves with the child's JSON answer (rejects on `error`). */
-  async send<T = Record<string, unknown>>(cmd: Record<string, unknown>, timeoutMs = 60_000): Promise<T> {
+  // deno-lint-ignore no-explicit-any
+  async send<T = any>(cmd: Record<string, unknown>, timeoutMs = 60_000): Promise<T> {
     this.proc.stdin!.write(JSON.stringify(cmd) + "\n");
     const line = await this.#next(timeoutMs);
     const msg = JSON.parse(line);
@@ -118,15 +127,26 @@ export class Child {
     });
   }
 
-  /** Ask the child to exit normally and wait for it. */
+  /** Wait until stderr matches `re`. */
+  async waitStderr(re: RegExp, timeoutMs = 30_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    while (!re.test(this.stderr)) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${re} in stderr: ${this.stderr}`);
+      if (!this.alive) throw new Error(`${this.runtime} child exited; stderr: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.stderr;
+  }
+
+  /** Close stdin (the child exits normally, running its exit hooks) and wait for it. */
   async close(): Promise<{ code: number | null; signal: string | null }> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.stdin!.end();
+    if (this.alive) this.proc.stdin!.end();
     return await this.exited;
   }
 
   /** Kill with a signal and wait until the process is gone (reaped). */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+    if (this.alive) {
       // Signal the pid directly: Deno's ChildProcess.kill closes the pipes first, and a
       // child that sees stdin close exits normally (releasing its slots) before the signal lands.
       try {
