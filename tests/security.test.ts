@@ -12,17 +12,19 @@ import {
   chownSync,
   closeSync,
   copyFileSync,
+  cpSync,
   existsSync,
   fstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  realpathSync,
   rmSync,
 } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { platform } from "../src/ffi/mod.ts";
-import { cleanup, HERE, ROOT, runArgs, runFile, type Runtime, RUNTIMES, uniqueName } from "./helpers.ts";
+import { cleanup, HERE, ROOT, runFile, type Runtime, RUNTIMES, runtimeBin, uniqueName } from "./helpers.ts";
 import type { Msg } from "./fixtures/lines.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
@@ -37,15 +39,44 @@ function fstatMode(name: string): number {
   }
 }
 
+/** Whether user nobody can run `cmd args` (a quick probe). */
+function nobodyCan(cmd: string, args: string[]): boolean {
+  return spawnSync("runuser", ["-u", "nobody", "--", cmd, ...args], { encoding: "utf8" }).status === 0;
+}
+
+/**
+ * Where nobody runs the library from. A clone in a directory only we can
+ * enter (CI clones often are) is out of nobody's reach, so then the code and
+ * the runtimes are copied once into a world-readable directory in /tmp.
+ */
+let stage: string | undefined;
+function nobodyRoot(): string {
+  if (nobodyCan("test", ["-r", `${ROOT}mod.ts`, "-a", "-x", realpathSync(runtimeBin("bun"))])) return ROOT;
+  if (stage) return stage;
+  stage = mkdtempSync("/tmp/memstats-nobody-stage-");
+  chmodSync(stage, 0o755);
+  for (const f of ["mod.ts", "src", "tests/fixtures/try_open.ts"]) cpSync(`${ROOT}${f}`, `${stage}/${f}`, { recursive: true });
+  mkdirSync(`${stage}/node_modules/.bin`, { recursive: true });
+  for (const rt of RUNTIMES) copyFileSync(realpathSync(runtimeBin(rt)), `${stage}/node_modules/.bin/${rt}`);
+  spawnSync("chmod", ["-R", "a+rX", stage]);
+  process.on("exit", () => rmSync(stage!, { recursive: true, force: true }));
+  stage += "/";
+  return stage;
+}
+
+/** argv for nobody to run tests/fixtures/try_open.ts under `rt`. */
+function nobodyArgs(rt: Runtime, args: string[]): [string, string[]] {
+  const root = nobodyRoot();
+  const bin = `${root}node_modules/.bin/${rt}`;
+  const file = `${root}tests/fixtures/try_open.ts`;
+  return rt === "bun" ? [bin, [file, ...args]] : [bin, ["run", "-A", file, ...args]];
+}
+
 function asNobodyProblem(): string | undefined {
   if (process.getuid?.() !== 0) return "needs root to run a process as another user";
-  if (!existsSync("/usr/sbin/runuser") && spawnSync("runuser", ["--help"]).error) {
-    return "runuser is not installed";
-  }
-  const r = spawnSync("runuser", ["-u", "nobody", "--", runArgs("bun", "x")[0], "--version"], {
-    encoding: "utf8",
-  });
-  if (r.status !== 0) return `user nobody cannot run ${runArgs("bun", "x")[0]}: ${r.stderr || r.error}`;
+  if (spawnSync("runuser", ["--help"]).error) return "runuser is not installed";
+  const [cmd] = nobodyArgs("bun", []);
+  if (!nobodyCan(cmd, ["--version"])) return `user nobody cannot run ${cmd}`;
   return undefined;
 }
 const NOBODY_SKIP = asNobodyProblem();
@@ -62,7 +93,7 @@ function asNobody(rt: Runtime, name: string, options: object, action = "", value
     chmodSync(`${dir}/lib.so`, 0o644);
     mkdirSync(`${dir}/deno`);
     chownSync(`${dir}/deno`, NOBODY, NOBODY);
-    const [cmd, argv] = runArgs(rt, TRY, [name, JSON.stringify(options), action, value]);
+    const [cmd, argv] = nobodyArgs(rt, [name, JSON.stringify(options), action, value]);
     const env = { MEMSTATS_SHIM_PATH: `${dir}/lib.so`, DENO_DIR: `${dir}/deno`, DENO_NO_UPDATE_CHECK: "1" };
     const r = spawnSync("runuser", [
       "-u",
@@ -229,7 +260,7 @@ describe("security", () => {
       mkdirSync(dir, { mode: 0o777 });
       chmodSync(dir, 0o777);
       copyFileSync(platform().shim.path, `${dir}/${platform().shim.path.split("/").pop()}`);
-      const [cmd, argv] = runArgs("bun", TRY, [uniqueName("planted"), "{}", "unlink"]);
+      const [cmd, argv] = nobodyArgs("bun", [uniqueName("planted"), "{}", "unlink"]);
       const r = spawnSync("runuser", [
         "-u",
         "nobody",
