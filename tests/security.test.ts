@@ -4,7 +4,7 @@
  * another user owns is refused by default even when its mode would let us
  * read it; bad names never reach a system call.
  */
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
@@ -59,7 +59,6 @@ function nobodyRoot(): string {
   mkdirSync(`${stage}/node_modules/.bin`, { recursive: true });
   for (const rt of RUNTIMES) copyFileSync(realpathSync(runtimeBin(rt)), `${stage}/node_modules/.bin/${rt}`);
   spawnSync("chmod", ["-R", "a+rX", stage]);
-  process.on("exit", () => rmSync(stage!, { recursive: true, force: true }));
   stage += "/";
   return stage;
 }
@@ -118,6 +117,10 @@ function asNobody(rt: Runtime, name: string, options: object, action = "", value
 }
 
 describe("security", () => {
+  after(() => {
+    if (stage) rmSync(stage, { recursive: true, force: true });
+  });
+
   it("segments are created 0600 unless a mode is given, whatever the umask (fstat)", () => {
     const old = process.umask(0o000);
     try {
