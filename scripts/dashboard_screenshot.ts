@@ -17,9 +17,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { parseArgs } from "../src/cli/args.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "../tests/fixtures/browser.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CHROMIUM = "/usr/bin/chromium";
 const args = parseArgs("dashboard_screenshot", process.argv.slice(2), [
   {
     name: "wait",
@@ -90,14 +90,7 @@ try {
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
+    args: [...CHROMIUM_ARGS],
     viewport: { width, height: 800 },
     colorScheme: "light",
   });

@@ -12,7 +12,7 @@ import { chownSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSyn
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { cleanup, HERE, uniqueName, waitFor } from "./helpers.ts";
-import { cli, hasTool, Proc } from "./fixtures/proc.ts";
+import { cli, hasTool, Proc, startTwoWriters } from "./fixtures/proc.ts";
 
 const MiB = 1 << 20;
 const path = (name: string) => `/dev/shm${name}`;
@@ -28,23 +28,7 @@ describe("memstats CLI", () => {
   let deno: Proc;
 
   before(async () => {
-    bun = new Proc("bun", "diag_child.ts");
-    deno = new Proc("deno", "diag_child.ts");
-    await bun.send({ op: "open", name, options: { capacity: 4, fields } });
-    await deno.send({ op: "open", name, options: { create: false } });
-    const b = await bun.send({ op: "register", label: "bun-main" });
-    await bun.send({
-      op: "update",
-      slot: b.slot,
-      values: { arena_bytes: 3 * MiB, rss_bytes: 50 * MiB, requests: 1500 },
-    });
-    await bun.send({ op: "update", slot: b.slot, values: { arena_bytes: 1 * MiB } });
-    const d = await deno.send({ op: "register", label: "deno-main" });
-    await deno.send({
-      op: "update",
-      slot: d.slot,
-      values: { arena_bytes: 2048, rss_bytes: 10 * MiB, requests: 7 },
-    });
+    ({ bun, deno } = await startTwoWriters(name, fields, { arena_bytes: 1 * MiB }));
   });
 
   after(async () => {

@@ -20,8 +20,8 @@ import { formatValue } from "../src/report_text.ts";
 import { cleanup, HERE, ROOT, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 import { ServeProc } from "./fixtures/serve_proc.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "./fixtures/browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SKIP = existsSync(CHROMIUM)
   ? false
   : `${CHROMIUM} not installed (Debian package chromium; .ci/run installs it)`;
@@ -92,14 +92,7 @@ describe("end to end: dashboard in Chromium", () => {
         browser = await chromium.launchPersistentContext(profile, {
           executablePath: CHROMIUM,
           headless: true,
-          args: [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-          ],
+          args: [...CHROMIUM_ARGS],
           viewport: { width: 1280, height: 800 },
         });
         const page = browser.pages()[0] ?? await browser.newPage();

@@ -23,7 +23,7 @@ import {
 } from "../src/report_prom.ts";
 import { takeSnapshot } from "../src/report.ts";
 import { cleanup, HERE, uniqueName } from "./helpers.ts";
-import { cli, Proc } from "./fixtures/proc.ts";
+import { cli, Proc, startTwoWriters } from "./fixtures/proc.ts";
 import { eventually, holdPort, rawGet, ServeProc } from "./fixtures/serve_proc.ts";
 
 const MiB = 1 << 20;
@@ -137,22 +137,7 @@ describe("memstats serve", () => {
   let base: string;
 
   before(async () => {
-    bun = new Proc("bun", "diag_child.ts");
-    deno = new Proc("deno", "diag_child.ts");
-    await bun.send({ op: "open", name, options: { capacity: 4, fields } });
-    await deno.send({ op: "open", name, options: { create: false } });
-    const b = await bun.send({ op: "register", label: "bun-main" });
-    await bun.send({
-      op: "update",
-      slot: b.slot,
-      values: { arena_bytes: 3 * MiB, rss_bytes: 50 * MiB, requests: 1500 },
-    });
-    const d = await deno.send({ op: "register", label: "deno-main" });
-    await deno.send({
-      op: "update",
-      slot: d.slot,
-      values: { arena_bytes: 2048, rss_bytes: 10 * MiB, requests: 7 },
-    });
+    ({ bun, deno } = await startTwoWriters(name, fields));
     server = new ServeProc(HERE, [name, "--port", "0"]);
     base = await server.url();
   });
