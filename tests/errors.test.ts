@@ -218,18 +218,21 @@ describe("errors", () => {
         throwsCode(() => h.set(bad), "INVALID_ARGUMENT", /0 to 2\^53-1/);
       }
       throwsCode(() => h.set("c", 1), "INVALID_ARGUMENT", /unknown field "c".*\[a, b\]/);
+      throwsCode(() => h.set("a", "5" as unknown as number), "INVALID_ARGUMENT", /got string/);
       throwsCode(() => h.update({ a: 1, c: 2 }), "INVALID_ARGUMENT");
       throwsCode(() => reg.registerSlot({ label: 5 as unknown as string }), "INVALID_ARGUMENT");
       throwsCode(() => MemoryStatsRegistry.open(uniqueName("m"), { mode: 0o1777 }), "INVALID_ARGUMENT");
       assert.equal(h.get(), 0, "failed sets changed nothing");
       reg.updateArena(9999, 5); // out of range: ignored, as in the seed
       reg.updateArena(-1, 5);
+      reg.close();
+      throwsCode(() => reg.aggregateStats(), "CLOSED", /closed/);
+      throwsCode(() => reg.register(), "CLOSED");
+      h.set(1); // a handle of a closed registry writes nowhere, and does not throw
     } finally {
       reg.close();
+      cleanup(name);
     }
-    throwsCode(() => reg.aggregateStats(), "CLOSED", /closed/);
-    throwsCode(() => reg.register(), "CLOSED");
-    cleanup(name);
   });
 
   it("SHIM: a bad MEMSTATS_SHIM_PATH, and no compiler with an empty cache", () => {
