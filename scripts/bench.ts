@@ -87,7 +87,14 @@ export interface SuiteResult {
   readers: { fn: string; capacity: number; active: number; stat: Stat }[];
   lifecycle: { name: string; stat: Stat }[];
   roundTrip: { mode: string; stat: Stat; rounds: number }[];
-  writers: { layout: string; stride: number; writers: number; opsPerWriter: number; nsPerOp: Stat; totalMops: Stat }[];
+  writers: {
+    layout: string;
+    stride: number;
+    writers: number;
+    opsPerWriter: number;
+    nsPerOp: Stat;
+    totalMops: Stat;
+  }[];
   collect: {
     workers: number;
     ours: { name: string; stat: Stat; entries: number }[];
@@ -95,7 +102,13 @@ export interface SuiteResult {
   };
   memory: {
     sizes: { capacity: number; fields: number; bytes: number; checked: boolean }[];
-    rss: { name: string; capacity: number; status: Record<string, number>; openMs?: number; slots?: number }[];
+    rss: {
+      name: string;
+      capacity: number;
+      status: Record<string, number>;
+      openMs?: number;
+      slots?: number;
+    }[];
   };
 }
 
@@ -110,10 +123,19 @@ export function stat(xs: readonly number[]): Stat {
     const lo = Math.floor(i);
     return a[lo] + (a[Math.min(lo + 1, a.length - 1)] - a[lo]) * (i - lo);
   };
-  return { median: q(0.5), p25: q(0.25), p75: q(0.75), min: a[0] ?? NaN, max: a[a.length - 1] ?? NaN, n: a.length };
+  return {
+    median: q(0.5),
+    p25: q(0.25),
+    p75: q(0.75),
+    min: a[0] ?? NaN,
+    max: a[a.length - 1] ?? NaN,
+    n: a.length,
+  };
 }
 
-function fromMitata(s: { p25: number; p50: number; p75: number; min: number; max: number; samples: number[] }): Stat {
+function fromMitata(
+  s: { p25: number; p50: number; p75: number; min: number; max: number; samples: number[] },
+): Stat {
   return { median: s.p50, p25: s.p25, p75: s.p75, min: s.min, max: s.max, n: s.samples.length };
 }
 
@@ -160,7 +182,9 @@ function runtimeBin(rt: Runtime): string {
 }
 
 function runArgs(rt: Runtime, file: string, args: string[]): [string, string[]] {
-  return rt === "bun" ? [runtimeBin("bun"), [file, ...args]] : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+  return rt === "bun"
+    ? [runtimeBin("bun"), [file, ...args]]
+    : [runtimeBin("deno"), ["run", "-A", file, ...args]];
 }
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -358,7 +382,12 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
       for (let i = 0; i < active; i++) w.registerSlot({ label: `t${i}` })!.set(i * 4096);
       if (rd.aggregateStats().activeThreads !== active) throw new Error("reader miscounted");
       log(`readers: ${active} active of ${capacity}`);
-      r.readers.push({ fn: "aggregateStats()", capacity, active, stat: await m(() => rd.aggregateStats(), smoke) });
+      r.readers.push({
+        fn: "aggregateStats()",
+        capacity,
+        active,
+        stat: await m(() => rd.aggregateStats(), smoke),
+      });
       r.readers.push({
         fn: "perThreadStats()",
         capacity,
@@ -372,7 +401,12 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
       if (active === capacity && (capacity === 64 || capacity === sizes[sizes.length - 1])) {
         const c = new Proc(HERE, CHILD, ["rss", "reader", name]);
         const a = await c.next<
-          { status: Record<string, number>; afterPerThread: Record<string, number>; openMs: number; slots: number }
+          {
+            status: Record<string, number>;
+            afterPerThread: Record<string, number>;
+            openMs: number;
+            slots: number;
+          }
         >();
         await c.exited;
         r.memory.rss.push({ name: "reader", capacity, status: a.status, openMs: a.openMs, slots: a.slots });
@@ -488,7 +522,9 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
           );
           for (const k of kids) await k.next();
           Atomics.store(ctl, 0, 1);
-          const res = await Promise.all(kids.map((k) => k.next<{ ns: number; start: number; end: number }>()));
+          const res = await Promise.all(
+            kids.map((k) => k.next<{ ns: number; start: number; end: number }>()),
+          );
           await Promise.all(kids.map((k) => k.exited));
           if (process.env.BENCH_DEBUG) log(JSON.stringify(res));
           const slowest = Math.max(...res.map((x) => x.ns));
@@ -528,8 +564,16 @@ async function collect(smoke: boolean, r: SuiteResult): Promise<void> {
     const rd = MemoryStatsRegistry.open(name, { readOnly: true });
     try {
       const entries = [...rd.perThreadStats()].length;
-      ours.push({ name: "perThreadStats() (every process's figures)", stat: await m(() => [...rd.perThreadStats()], smoke), entries });
-      ours.push({ name: "aggregateStats() (totals)", stat: await m(() => rd.aggregateStats(), smoke), entries });
+      ours.push({
+        name: "perThreadStats() (every process's figures)",
+        stat: await m(() => [...rd.perThreadStats()], smoke),
+        entries,
+      });
+      ours.push({
+        name: "aggregateStats() (totals)",
+        stat: await m(() => rd.aggregateStats(), smoke),
+        entries,
+      });
     } finally {
       rd.close();
     }
@@ -578,7 +622,9 @@ function runtimeInfo(): { version: string; engine: string } {
     Bun?: { version: string; revision: string };
     Deno?: { version: { deno: string; v8: string } };
   };
-  if (g.Bun) return { version: `bun ${g.Bun.version}`, engine: `JavaScriptCore (bun ${g.Bun.revision.slice(0, 9)})` };
+  if (g.Bun) {
+    return { version: `bun ${g.Bun.version}`, engine: `JavaScriptCore (bun ${g.Bun.revision.slice(0, 9)})` };
+  }
   return { version: `deno ${g.Deno!.version.deno}`, engine: `V8 ${g.Deno!.version.v8}` };
 }
 
@@ -626,7 +672,10 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
   if (want("memory")) segmentSizes(r);
   r.loadAfter = loadavg();
   const m1 = machineTicks();
-  r.othersCpuPercent = Math.max(0, (100 * ((m1.busy - m0.busy) - (ownTicks() - o0))) / Math.max(1, m1.total - m0.total));
+  r.othersCpuPercent = Math.max(
+    0,
+    (100 * ((m1.busy - m0.busy) - (ownTicks() - o0))) / Math.max(1, m1.total - m0.total),
+  );
   r.seconds = (performance.now() - t0) / 1000;
   return r;
 }
@@ -687,7 +736,9 @@ function parseArgs(argv: string[]): {
   };
   const only = (get("--only") ?? "").split(",").filter(Boolean);
   for (const s of only) {
-    if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}; one of ${SECTIONS.join(", ")}`);
+    if (!(SECTIONS as readonly string[]).includes(s)) {
+      throw new Error(`unknown section ${s}; one of ${SECTIONS.join(", ")}`);
+    }
   }
   const runtimes = (get("--runtimes") ?? "bun,deno").split(",").filter(Boolean) as Runtime[];
   for (const rt of runtimes) if (rt !== "bun" && rt !== "deno") throw new Error(`unknown runtime ${rt}`);
@@ -733,7 +784,9 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
       if (o.quiet > 0) {
         process.stderr.write(`waiting for ${o.quiet} s of idle CPUs before the ${rt} suite...\n`);
         const q = await waitQuiet(o.quiet);
-        process.stderr.write(q.quiet ? `quiet after ${q.waited.toFixed(0)} s\n` : "still busy; running anyway\n");
+        process.stderr.write(
+          q.quiet ? `quiet after ${q.waited.toFixed(0)} s\n` : "still busy; running anyway\n",
+        );
       }
       const json = join(dir, `${rt}.json`);
       const args = ["--suite", "--json", json, ...(o.smoke ? ["--smoke"] : [])];

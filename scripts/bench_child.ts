@@ -69,7 +69,13 @@ async function findPeer(reg: MemoryStatsRegistry, label: string): Promise<number
 
 const STOP = 1 << 20;
 
-async function pingpong(name: string, role: string, mode: string, rounds: number, batch: number): Promise<void> {
+async function pingpong(
+  name: string,
+  role: string,
+  mode: string,
+  rounds: number,
+  batch: number,
+): Promise<void> {
   const reg = MemoryStatsRegistry.open(name);
   const me = reg.registerSlot({ label: role })!;
   const peer = await findPeer(reg, role === "ping" ? "pong" : "ping");

@@ -238,7 +238,9 @@ function readers(rs: SuiteResult[]): string {
         const bar = "█".repeat(Math.max(1, Math.round(Math.log2(t / base.stat.median + 1) * 3)));
         lines.push(
           `  ${fn.padEnd(17)} ${String(p.active).padStart(6)} slots ${fmtTime(t).padStart(9)}  ` +
-            `${(t / base.stat.median).toFixed(0).padStart(5)}× time for ${(p.active / base.active).toFixed(0).padStart(5)}× slots  ${bar}`,
+            `${(t / base.stat.median).toFixed(0).padStart(5)}× time for ${
+              (p.active / base.active).toFixed(0).padStart(5)
+            }× slots  ${bar}`,
         );
       }
     }
@@ -273,7 +275,9 @@ function roundTrip(rs: SuiteResult[]): string {
     t.mode === "raw"
       ? "raw: `set()` then spin on `Atomics.load` of the peer's value word"
       : "API: `set()` then spin on `registry.slotStats(peer)`",
-    ...rs.map((r) => `${fmtStat(r.roundTrip[i]?.stat)} <sub>(${r.roundTrip[i]?.rounds.toLocaleString("en")} trips)</sub>`),
+    ...rs.map((r) =>
+      `${fmtStat(r.roundTrip[i]?.stat)} <sub>(${r.roundTrip[i]?.rounds.toLocaleString("en")} trips)</sub>`
+    ),
   ]);
   return [
     "Two processes of the same runtime, one slot each: A writes k into its slot; B, spinning on A's slot, sees k and writes k " +
@@ -299,7 +303,11 @@ function writers(rs: SuiteResult[]): string {
       const one = writer(r, cfg, 1);
       const two = writer(r, cfg, 2);
       if (one && two) {
-        parts.push(`${one.layout}: two writers give ${fmtRatio(two.totalMops.median / one.totalMops.median)} the throughput of one`);
+        parts.push(
+          `${one.layout}: two writers give ${
+            fmtRatio(two.totalMops.median / one.totalMops.median)
+          } the throughput of one`,
+        );
       }
     }
     const p2 = writer(r, "padded stride", 2);
@@ -307,13 +315,17 @@ function writers(rs: SuiteResult[]): string {
     if (p2 && u2) {
       parts.push(
         `**padding buys ${fmtRatio(p2.totalMops.median / u2.totalMops.median)}** with two writers ` +
-          `(each update costs ${fmtRatio(u2.nsPerOp.median / p2.nsPerOp.median)} as much when the two slots share a cache line)`,
+          `(each update costs ${
+            fmtRatio(u2.nsPerOp.median / p2.nsPerOp.median)
+          } as much when the two slots share a cache line)`,
       );
     }
     return `- ${r.version}: ${parts.join("; ")}.`;
   });
   return [
-    `Each writer is a process updating its own slot ${rs[0].writers[0]?.opsPerWriter.toLocaleString("en")} times; ` +
+    `Each writer is a process updating its own slot ${
+      rs[0].writers[0]?.opsPerWriter.toLocaleString("en")
+    } times; ` +
     "two writers start together on a shared start word (the machine has two cores). The raw rows run the very same stores " +
     "as `set()` (value, then peak when it grows) at two strides: our layout's, and a 16-byte slot (value + peak, no padding) " +
     "built only inside the benchmark, where slots 0 and 1 share one cache line. Median <sub>[p25 – p75]</sub> of the writers' " +
@@ -330,7 +342,9 @@ function collect(rs: SuiteResult[]): string {
   for (let i = 0; i < rs[0].collect.ours.length; i++) {
     rows.push([
       `memstats-shm read-only reader: \`${rs[0].collect.ours[i].name}\``,
-      ...rs.map((r) => `${fmtStat(r.collect.ours[i]?.stat)} <sub>(${r.collect.ours[i]?.entries} entries)</sub>`),
+      ...rs.map((r) =>
+        `${fmtStat(r.collect.ours[i]?.stat)} <sub>(${r.collect.ours[i]?.entries} entries)</sub>`
+      ),
     ]);
   }
   rows.push([
@@ -342,9 +356,13 @@ function collect(rs: SuiteResult[]): string {
     ...rs.map((r) => `**${fmtRatio(r.collect.prom.stat.median / (r.collect.ours[0]?.stat.median ?? NaN))}**`),
   ]);
   return [
-    `${rs[0].collect.workers} worker processes each hold one memory figure (their RSS). memstats-shm: each worker registered a ` +
+    `${
+      rs[0].collect.workers
+    } worker processes each hold one memory figure (their RSS). memstats-shm: each worker registered a ` +
     "slot; a separate read-only reader collects every worker's figure. prom-client: a `node:cluster` primary with " +
-    `${rs[0].collect.workers} forked workers, each with a gauge labelled by its pid (so the primary gets every worker's figure, ` +
+    `${
+      rs[0].collect.workers
+    } forked workers, each with a gauge labelled by its pid (so the primary gets every worker's figure, ` +
     "as `perThreadStats()` does); the primary times `clusterMetrics()`, which asks each worker over IPC and merges the answers. " +
     "Same runtime, same machine, same suite run; median <sub>[p25 – p75]</sub>.",
     "",
@@ -390,7 +408,7 @@ function memory(rs: SuiteResult[]): string {
     "Resident memory (`/proc/self/status`) of a process that opens a segment read-only and reads it, beside a bare " +
     "runtime that only prints its own figures (+: over the bare runtime). `file` is mostly the runtime's and our code, " +
     "`shmem` the part of the segment the reader touched (a scan touches every slot's first line), `anon` the heap; " +
-    "\"first open\" includes loading the native shim.",
+    '"first open" includes loading the native shim.',
     "",
     table(["process", ...rs.map((r) => r.version)], rssRows),
   ].join("\n");
@@ -408,7 +426,9 @@ function notes(rs: SuiteResult[]): string {
 // What stands in the way of a goal that this run did not meet, with this run's numbers.
 function whyNot(goal: string, r: SuiteResult): string {
   const alloc = life(r, "new Float64Array(8)");
-  const allocText = alloc ? ` (this run: \`new Float64Array(8)\` costs ${fmtTime(alloc.median)} in ${r.version})` : "";
+  const allocText = alloc
+    ? ` (this run: \`new Float64Array(8)\` costs ${fmtTime(alloc.median)} in ${r.version})`
+    : "";
   const deno = r.runtime === "deno";
   const per64 = (reader(r, "perThreadStats()", 64, 64)?.median ?? NaN) / 64;
   if (goal.includes("aggregateStats()")) {
@@ -417,7 +437,9 @@ function whyNot(goal: string, r: SuiteResult): string {
   }
   if (goal.includes("perThreadStats()")) {
     return `\`perThreadStats()\` returns a fresh record per slot: an object with \`values\` and \`peaks\` objects (labels ` +
-      `are decoded once per claim and cached), ${fmtTime(per64)} per record here. 2 µs for 64 slots leaves 31 ns per ` +
+      `are decoded once per claim and cached), ${
+        fmtTime(per64)
+      } per record here. 2 µs for 64 slots leaves 31 ns per ` +
       "record, less than the three allocations each record needs. Getting there would take an API that returns " +
       "something flatter (a reused typed array of values per field, say) or builds records lazily; `aggregateStats()` " +
       "is the call that meets the 2 µs goal.";
@@ -431,11 +453,14 @@ function whyNot(goal: string, r: SuiteResult): string {
   if (goal.includes("prom-client")) {
     return `Our side is \`perThreadStats()\` over a 64-slot table with 8 owners ` +
       `(${fmtTime(r.collect.ours[0]?.stat.median ?? NaN)}); prom-client's \`clusterMetrics()\` took ` +
-      `${fmtTime(r.collect.prom.stat.median)} (${deno ? "Deno" : "Bun"}'s IPC). \`aggregateStats()\` (the totals) is ` +
+      `${fmtTime(r.collect.prom.stat.median)} (${
+        deno ? "Deno" : "Bun"
+      }'s IPC). \`aggregateStats()\` (the totals) is ` +
       `${fmtRatio(r.collect.prom.stat.median / (r.collect.ours[1]?.stat.median ?? NaN))} faster.`;
   }
   if (goal.includes("register()")) {
-    return "Registration costs a handful of BigInt CASes plus, in Deno, any typed-array allocation on the way" + allocText + ".";
+    return "Registration costs a handful of BigInt CASes plus, in Deno, any typed-array allocation on the way" +
+      allocText + ".";
   }
   if (goal.includes("≤ 5 ns")) {
     return "The figure depends on the engine's code for the loop (see the hot-path notes below) and on the machine " +
@@ -451,7 +476,9 @@ export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], commandLine: s
   const quiet = /--quiet\s+(\d+)/.exec(command)?.[1] ?? (/--smoke/.test(command) ? "0" : "15");
   const smoke = rs.some((r) => r.smoke);
   const load = rs.map((r) =>
-    `${r.version}: machine ${r.idleBeforePercent.toFixed(0)}% idle in the 3 s before the suite; other processes used ` +
+    `${r.version}: machine ${
+      r.idleBeforePercent.toFixed(0)
+    }% idle in the 3 s before the suite; other processes used ` +
     `${r.othersCpuPercent.toFixed(1)}% of the CPU time during its ${r.seconds.toFixed(0)} s; load average ` +
     `${r.loadBefore.map((x) => x.toFixed(2)).join(" / ")} (1/5/15 min) at start, ` +
     `${r.loadAfter.map((x) => x.toFixed(2)).join(" / ")} at the end`
@@ -459,9 +486,16 @@ export function renderMarkdown(m: MachineInfo, rs: SuiteResult[], commandLine: s
   return [
     "# Benchmarks",
     "",
-    ...(smoke ? ["> **Smoke run**: a handful of iterations to keep the benchmark working; these figures mean nothing.", ""] : []),
+    ...(smoke
+      ? [
+        "> **Smoke run**: a handful of iterations to keep the benchmark working; these figures mean nothing.",
+        "",
+      ]
+      : []),
     `Generated by \`${command}\` on ${m.date.slice(0, 16).replace("T", " ")} UTC, ` +
-    `commit \`${m.commit}\`${m.dirty ? " (with uncommitted changes)" : ""}. One run: each runtime's suite ran in its own ` +
+    `commit \`${m.commit}\`${
+      m.dirty ? " (with uncommitted changes)" : ""
+    }. One run: each runtime's suite ran in its own ` +
     "child process, one after the other, and every ratio below compares figures measured side by side in the same suite. " +
     "Reproduce with `bun scripts/bench.ts` or `deno run -A scripts/bench.ts` (both write this file; `--smoke` for a quick check).",
     "",

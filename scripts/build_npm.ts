@@ -64,9 +64,13 @@ export function npmManifest(version: string): Record<string, unknown> {
 function build(): void {
   const version = projectVersion();
   const rootVersion = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
-  if (rootVersion !== version) throw new Error(`package.json has ${rootVersion}, deno.json ${version}: make them agree`);
+  if (rootVersion !== version) {
+    throw new Error(`package.json has ${rootVersion}, deno.json ${version}: make them agree`);
+  }
   rmSync(OUT, { recursive: true, force: true });
-  execFileSync(`${ROOT}node_modules/.bin/tsc`, ["-p", `${ROOT}scripts/tsconfig.npm.json`], { stdio: "inherit" });
+  execFileSync(`${ROOT}node_modules/.bin/tsc`, ["-p", `${ROOT}scripts/tsconfig.npm.json`], {
+    stdio: "inherit",
+  });
 
   mkdirSync(`${OUT}/bin`, { recursive: true });
   writeFileSync(
@@ -80,8 +84,14 @@ function build(): void {
   const pre = `${OUT}/native/prebuilt/${platformTag()}`;
   mkdirSync(pre, { recursive: true });
   const lib = `${pre}/${libraryName()}`;
-  execFileSync(process.env.CC || "cc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), { stdio: "inherit" });
-  const stamp: PrebuiltStamp = { sourceSha256: SHIM_SOURCE_SHA256, libSha256: sha256(lib), platform: platformTag() };
+  execFileSync(process.env.CC || "cc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), {
+    stdio: "inherit",
+  });
+  const stamp: PrebuiltStamp = {
+    sourceSha256: SHIM_SOURCE_SHA256,
+    libSha256: sha256(lib),
+    platform: platformTag(),
+  };
   writeFileSync(`${pre}/build.json`, JSON.stringify(stamp, null, 2) + "\n");
 
   for (const f of ["README.md", "LICENSE", "CHANGELOG.md"]) copyFileSync(`${ROOT}${f}`, `${OUT}/${f}`);

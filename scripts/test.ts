@@ -61,11 +61,21 @@ function run(runner: "deno" | "bun", files: string[]): Case[] {
   console.log(`\n=== ${runner} ${args.join(" ")}`);
   const r = spawnSync(bin, args, { cwd: ROOT, stdio: "inherit", env: process.env, timeout: 20 * 60_000 });
   if (!existsSync(report)) {
-    return [{ name: `${runner} runner`, failed: true, skipped: false, message: `no report (exit ${r.status})` }];
+    return [{
+      name: `${runner} runner`,
+      failed: true,
+      skipped: false,
+      message: `no report (exit ${r.status})`,
+    }];
   }
   const cases = parseJunit(readFileSync(report, "utf8"), runner);
   if (r.status !== 0 && !cases.some((c) => c.failed)) {
-    cases.push({ name: `${runner} runner`, failed: true, skipped: false, message: `exit status ${r.status}` });
+    cases.push({
+      name: `${runner} runner`,
+      failed: true,
+      skipped: false,
+      message: `exit status ${r.status}`,
+    });
   }
   return cases;
 }

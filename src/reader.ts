@@ -231,7 +231,15 @@ function copyIdentity(seg: Segment, sc: Scratch, slot: number, off: number, id: 
   }
 }
 
-function toStats(seg: Segment, sc: Scratch, slot: number, id: number, vals: Float64Array, at: number, k: number) {
+function toStats(
+  seg: Segment,
+  sc: Scratch,
+  slot: number,
+  id: number,
+  vals: Float64Array,
+  at: number,
+  k: number,
+) {
   const fields = seg.fields;
   const fc = fields.length;
   const values: Record<string, number> = {};

@@ -361,7 +361,9 @@ export class MemoryStatsRegistry {
     for (let i = 0; i < seg.geometry.capacity; i++) {
       const ev = readEvidence(seg, i);
       if (ev === null) continue;
-      const dead = (ev.owner & CLAIMING_BIT) !== 0n ? claimerIsDead(shim, ev.owner, ours) : ownerIsDead(shim, ev, ours);
+      const dead = (ev.owner & CLAIMING_BIT) !== 0n
+        ? claimerIsDead(shim, ev.owner, ours)
+        : ownerIsDead(shim, ev, ours);
       if (dead) yield { slot: i, owner: ev.owner };
     }
   }

@@ -13,7 +13,9 @@ import process from "node:process";
 import { HERE, ROOT, runFile } from "./helpers.ts";
 
 function benchSegments(tag: string): string[] {
-  return existsSync("/dev/shm") ? readdirSync("/dev/shm").filter((f) => f.startsWith(`mst-bench-${tag}-`)) : [];
+  return existsSync("/dev/shm")
+    ? readdirSync("/dev/shm").filter((f) => f.startsWith(`mst-bench-${tag}-`))
+    : [];
 }
 
 describe("benchmark smoke", () => {
@@ -43,7 +45,9 @@ describe("benchmark smoke", () => {
       ) {
         assert.ok(md.includes(heading), `report lacks ${heading}`);
       }
-      for (const row of ["slot.set(v)", "updateArenaStats(v)", "naive", "clusterMetrics()", "unpadded 16-byte"]) {
+      for (
+        const row of ["slot.set(v)", "updateArenaStats(v)", "naive", "clusterMetrics()", "unpadded 16-byte"]
+      ) {
         assert.ok(md.includes(row), `report lacks ${row}`);
       }
       assert.ok(!/\bNaN\b/.test(md), "report has NaN figures");

@@ -21,7 +21,9 @@ describe("cross-process, mixed runtimes", () => {
       // Everyone attaches first, then all registrations are sent at once.
       await Promise.all(kids.map((k) => k.send({ op: "open", name, options: { capacity: 4 } })));
       const answers = await Promise.all(
-        kids.map((k, i) => k.send<{ slot: number | null; threadId: number | null }>({ op: "register", name, label: `k${i}` })),
+        kids.map((k, i) =>
+          k.send<{ slot: number | null; threadId: number | null }>({ op: "register", name, label: `k${i}` })
+        ),
       );
       const winners = answers.map((a, i) => ({ ...a, i })).filter((a) => a.slot !== null);
       assert.equal(winners.length, 4);
@@ -88,11 +90,17 @@ describe("cross-process, mixed runtimes", () => {
     try {
       await Promise.all(kids.map((k) => k.send({ op: "open", name, options: { capacity: 2 } })));
       const results = await Promise.all(
-        kids.map((k) => k.send<{ ids: number[]; nulls: number; clashes: number }>({ op: "churn", name, rounds }, 120_000)),
+        kids.map((k) =>
+          k.send<{ ids: number[]; nulls: number; clashes: number }>({ op: "churn", name, rounds }, 120_000)
+        ),
       );
       const ids = results.flatMap((r) => r.ids);
       const nulls = results.reduce((s, r) => s + r.nulls, 0);
-      assert.equal(results.reduce((s, r) => s + r.clashes, 0), 0, "a slot was owned by two processes at once");
+      assert.equal(
+        results.reduce((s, r) => s + r.clashes, 0),
+        0,
+        "a slot was owned by two processes at once",
+      );
       assert.equal(new Set(ids).size, ids.length, "an owner id was handed out twice");
       assert.equal(ids.length + nulls, kids.length * rounds);
       const reg = MemoryStatsRegistry.open(name, { readOnly: true });

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import process from "node:process";
 import { MemoryStatsRegistry, MemstatsError, type MemstatsErrorCode } from "../mod.ts";
 import { H } from "../src/layout.ts";
-import { cleanup, HERE, runFile, ROOT, uniqueName } from "./helpers.ts";
+import { cleanup, HERE, ROOT, runFile, uniqueName } from "./helpers.ts";
 
 function throwsCode(fn: () => unknown, code: MemstatsErrorCode, message?: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -49,13 +49,17 @@ function pokeFile(name: string, offset: number, bytes: Uint8Array): void {
 
 describe("errors", () => {
   it("INVALID_NAME: refused before any system call", () => {
-    for (const bad of ["noslash", "/a/b", "/..", "/.", "/", "/" + "x".repeat(251), "/sp ace", "", "/ünicode"]) {
+    for (
+      const bad of ["noslash", "/a/b", "/..", "/.", "/", "/" + "x".repeat(251), "/sp ace", "", "/ünicode"]
+    ) {
       throwsCode(() => MemoryStatsRegistry.open(bad), "INVALID_NAME", /segment name/);
     }
     throwsCode(() => MemoryStatsRegistry.open("noslash"), "INVALID_NAME", /try "\/noslash"/);
     throwsCode(() => MemoryStatsRegistry.open(42 as unknown as string), "INVALID_NAME");
     throwsCode(() => MemoryStatsRegistry.unlink("/a/b"), "INVALID_NAME");
-    for (const made of ["noslash", "sp ace", "ünicode", "a"]) assert.equal(existsSync(`/dev/shm/${made}`), false);
+    for (const made of ["noslash", "sp ace", "ünicode", "a"]) {
+      assert.equal(existsSync(`/dev/shm/${made}`), false);
+    }
     // The limit itself is fine.
     const longest = "/" + `z${process.pid}`.padEnd(250, "z");
     MemoryStatsRegistry.open(longest, { capacity: 1 }).close();
@@ -163,7 +167,11 @@ describe("errors", () => {
       ok.close();
       // A refused attach leaves no mapping behind.
       for (let i = 0; i < 5; i++) throwsCode(() => MemoryStatsRegistry.open(name, { capacity: 9 }), "SCHEMA");
-      assert.equal(readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.endsWith(`/dev/shm${name}`)).length, 0);
+      assert.equal(
+        readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.endsWith(`/dev/shm${name}`))
+          .length,
+        0,
+      );
     } finally {
       cleanup(name);
     }
@@ -174,7 +182,10 @@ describe("errors", () => {
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: [] }), "SCHEMA");
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: ["x", "x"] }), "SCHEMA", /twice/);
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: ["bad-name"] }), "SCHEMA");
-    throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: [...Array(33).keys()].map((i) => `f${i}`) }), "SCHEMA");
+    throwsCode(
+      () => MemoryStatsRegistry.open(fresh, { fields: [...Array(33).keys()].map((i) => `f${i}`) }),
+      "SCHEMA",
+    );
     assert.equal(existsSync(shmPath(fresh)), false);
   });
 

@@ -31,7 +31,9 @@ export function runtimeBin(rt: Runtime): string {
 
 /** argv to run a TypeScript file under a runtime. */
 export function runArgs(rt: Runtime, file: string, args: string[] = []): [string, string[]] {
-  return rt === "bun" ? [runtimeBin("bun"), [file, ...args]] : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+  return rt === "bun"
+    ? [runtimeBin("bun"), [file, ...args]]
+    : [runtimeBin("deno"), ["run", "-A", file, ...args]];
 }
 
 /** A segment name unique to this process and call. */
@@ -182,7 +184,11 @@ export interface WorkerAnswer {
 const WORKER = new URL("./fixtures/worker.ts", import.meta.url).href;
 
 /** Start a Worker (tests/fixtures/worker.ts) that registers in `name` with `value`; resolves with its answer. */
-export function startWorker(name: string, value: number, label: string): Promise<{ w: Worker; a: WorkerAnswer }> {
+export function startWorker(
+  name: string,
+  value: number,
+  label: string,
+): Promise<{ w: Worker; a: WorkerAnswer }> {
   const w = new Worker(WORKER, { type: "module" });
   return new Promise((resolve, reject) => {
     w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));

@@ -52,8 +52,14 @@ describe("layout v1", () => {
 
   it("every slot offset in src/layout.ts is documented at the same offset in FORMAT.md", () => {
     const rows = tableRows("Slot");
-    for (const [name, offset] of Object.entries(S)) assert.equal(rows.get(name), offset, `slot field ${name}`);
-    assert.match(FORMAT, /^\| 128 \+ 8 × fieldCount \| 8 × fieldCount \| f64\[\] \| peaks \|/m, "peaks follow the values");
+    for (const [name, offset] of Object.entries(S)) {
+      assert.equal(rows.get(name), offset, `slot field ${name}`);
+    }
+    assert.match(
+      FORMAT,
+      /^\| 128 \+ 8 × fieldCount \| 8 × fieldCount \| f64\[\] \| peaks \|/m,
+      "peaks follow the values",
+    );
   });
 
   it("header size and slot stride are whole cache lines for every field count", () => {
@@ -91,7 +97,9 @@ describe("layout v1", () => {
     }
   });
 
-  it("the Python reader printed in FORMAT.md reads what we wrote", { skip: hasPython() ? false : "python3 not installed" }, () => {
+  it("the Python reader printed in FORMAT.md reads what we wrote", {
+    skip: hasPython() ? false : "python3 not installed",
+  }, () => {
     const name = uniqueName("py");
     const reg = MemoryStatsRegistry.open(name, { capacity: 4, fields: ["heap", "rss"] });
     try {

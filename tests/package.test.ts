@@ -7,12 +7,25 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
 
-function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): SpawnSyncReturns<string> {
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): SpawnSyncReturns<string> {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, MEMSTATS_SHIM_PATH: "", ...opts.env },
@@ -56,12 +69,21 @@ describe("packaging", () => {
 
   before(() => {
     ok(sh(runtimeBin("bun"), ["scripts/build_npm.ts"]), "build_npm");
-    const packed = ok(sh("npm", ["pack", "--pack-destination", work], { cwd: `${ROOT}dist/npm` }), "npm pack");
+    const packed = ok(
+      sh("npm", ["pack", "--pack-destination", work], { cwd: `${ROOT}dist/npm` }),
+      "npm pack",
+    );
     tarball = `${work}/${packed.trim().split("\n").pop()}`;
     mkdirSync(scratch);
     mkdirSync(emptyCache);
-    writeFileSync(`${scratch}/package.json`, JSON.stringify({ name: "scratch", private: true, type: "module" }));
-    ok(sh("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: scratch }), "npm install tarball");
+    writeFileSync(
+      `${scratch}/package.json`,
+      JSON.stringify({ name: "scratch", private: true, type: "module" }),
+    );
+    ok(
+      sh("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: scratch }),
+      "npm install tarball",
+    );
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -70,14 +92,23 @@ describe("packaging", () => {
     assert.match(v, /^\d+\.\d+\.\d+/);
     assert.equal(JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version, v);
     assert.equal(JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8")).version, v);
-    assert.equal(JSON.parse(readFileSync(`${scratch}/node_modules/@memstats/shm/package.json`, "utf8")).version, v);
-    assert.match(readFileSync(`${ROOT}CHANGELOG.md`, "utf8"), new RegExp(`^## ${v.replaceAll(".", "\\.")}$`, "m"));
+    assert.equal(
+      JSON.parse(readFileSync(`${scratch}/node_modules/@memstats/shm/package.json`, "utf8")).version,
+      v,
+    );
+    assert.match(
+      readFileSync(`${ROOT}CHANGELOG.md`, "utf8"),
+      new RegExp(`^## ${v.replaceAll(".", "\\.")}$`, "m"),
+    );
   });
 
   it("npm pack lists only what a user needs", () => {
-    const list = JSON.parse(ok(sh("npm", ["pack", "--dry-run", "--json"], { cwd: `${ROOT}dist/npm` }), "pack --dry-run"));
+    const list = JSON.parse(
+      ok(sh("npm", ["pack", "--dry-run", "--json"], { cwd: `${ROOT}dist/npm` }), "pack --dry-run"),
+    );
     const files: string[] = list[0].files.map((f: { path: string }) => f.path);
-    const allowed = /^(mod\.(js|d\.ts)|src\/.+\.(js|d\.ts)|bin\/memstats\.js|native\/memstats_shim\.c|native\/prebuilt\/linux-x64\/(libmemstats_shim\.so|build\.json)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
+    const allowed =
+      /^(mod\.(js|d\.ts)|src\/.+\.(js|d\.ts)|bin\/memstats\.js|native\/memstats_shim\.c|native\/prebuilt\/linux-x64\/(libmemstats_shim\.so|build\.json)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
     for (const f of files) assert.match(f, allowed, `unexpected file in the package: ${f}`);
     for (const need of ["mod.js", "mod.d.ts", "bin/memstats.js", "native/memstats_shim.c", "package.json"]) {
       assert.ok(files.includes(need), `missing ${need}`);
@@ -91,7 +122,10 @@ describe("packaging", () => {
   it("the installed package works under Bun with the prebuilt shim (nothing compiled)", () => {
     writeFileSync(`${scratch}/use_bun.ts`, useScript("@memstats/shm"));
     const name = uniqueName("npm-bun");
-    const out = ok(sh(runtimeBin("bun"), ["use_bun.ts", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } }), "bun");
+    const out = ok(
+      sh(runtimeBin("bun"), ["use_bun.ts", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } }),
+      "bun",
+    );
     assert.deepEqual(JSON.parse(out), { total: { heap: 123, rss: 456 }, label: "from-package" });
     assert.equal(existsSync(`${emptyCache}/memstats-shm`), false, "the verified prebuilt library was used");
   });
@@ -102,15 +136,24 @@ describe("packaging", () => {
     const cache = `${work}/tamper-cache`;
     writeFileSync(`${scratch}/use_tamper.ts`, useScript("@memstats/shm"));
     try {
-      for (const [what, edit] of [
-        ["library bytes", (j: Record<string, string>) => ({ ...j, libSha256: "0".repeat(64) })],
-        ["source hash", (j: Record<string, string>) => ({ ...j, sourceSha256: "f".repeat(64) })],
-      ] as const) {
+      for (
+        const [what, edit] of [
+          ["library bytes", (j: Record<string, string>) => ({ ...j, libSha256: "0".repeat(64) })],
+          ["source hash", (j: Record<string, string>) => ({ ...j, sourceSha256: "f".repeat(64) })],
+        ] as const
+      ) {
         rmSync(cache, { recursive: true, force: true });
         writeFileSync(`${pre}/build.json`, JSON.stringify(edit(JSON.parse(stamp))));
-        const r = sh(runtimeBin("bun"), ["use_tamper.ts", uniqueName("tamper")], { cwd: scratch, env: { XDG_CACHE_HOME: cache } });
+        const r = sh(runtimeBin("bun"), ["use_tamper.ts", uniqueName("tamper")], {
+          cwd: scratch,
+          env: { XDG_CACHE_HOME: cache },
+        });
         assert.equal(JSON.parse(ok(r, what)).label, "from-package");
-        assert.equal(readdirSync(`${cache}/memstats-shm`).length, 1, `${what} mismatch: built from source instead`);
+        assert.equal(
+          readdirSync(`${cache}/memstats-shm`).length,
+          1,
+          `${what} mismatch: built from source instead`,
+        );
       }
     } finally {
       writeFileSync(`${pre}/build.json`, stamp);
@@ -129,17 +172,28 @@ describe("packaging", () => {
     for (const spec of ["@memstats/shm", "npm:@memstats/shm"]) {
       writeFileSync(`${scratch}/use_deno.ts`, useScript(spec));
       const name = uniqueName("npm-deno");
-      const r = sh(runtimeBin("deno"), ["run", "-A", "use_deno.ts", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } });
-      assert.deepEqual(JSON.parse(ok(r, `deno ${spec}`)), { total: { heap: 123, rss: 456 }, label: "from-package" });
+      const r = sh(runtimeBin("deno"), ["run", "-A", "use_deno.ts", name], {
+        cwd: scratch,
+        env: { XDG_CACHE_HOME: emptyCache },
+      });
+      assert.deepEqual(JSON.parse(ok(r, `deno ${spec}`)), {
+        total: { heap: 123, rss: 456 },
+        label: "from-package",
+      });
       cleanup(name);
     }
     assert.equal(existsSync(`${emptyCache}/memstats-shm`), false);
   });
 
-  it("`memstats show` runs through the installed bin", { skip: existsSync(`${ROOT}src/cli/main.ts`) ? false : "no CLI yet" }, async () => {
+  it("`memstats show` runs through the installed bin", {
+    skip: existsSync(`${ROOT}src/cli/main.ts`) ? false : "no CLI yet",
+  }, async () => {
     const name = uniqueName("npm-bin");
     writeFileSync(`${scratch}/hold.ts`, useScript("@memstats/shm"));
-    const writer = spawn(runtimeBin("bun"), ["hold.ts", name, "--hold"], { cwd: scratch, stdio: ["ignore", "pipe", "inherit"] });
+    const writer = spawn(runtimeBin("bun"), ["hold.ts", name, "--hold"], {
+      cwd: scratch,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     try {
       await new Promise((resolve) => writer.stdout!.once("data", resolve));
       const bin = `${scratch}/node_modules/.bin/memstats`;
@@ -160,14 +214,26 @@ describe("packaging", () => {
   it("the JSR file set, copied alone, builds the shim on first use and works in Deno and Bun", () => {
     const jsr = `${work}/jsr`;
     for (const f of jsrFiles()) cpSync(`${ROOT}${f}`, `${jsr}/${f}`, { recursive: true });
-    assert.ok(!existsSync(`${jsr}/tests`) && !existsSync(`${jsr}/scripts`) && !existsSync(`${jsr}/node_modules`));
+    assert.ok(
+      !existsSync(`${jsr}/tests`) && !existsSync(`${jsr}/scripts`) && !existsSync(`${jsr}/node_modules`),
+    );
     const cache = `${work}/jsr-cache`;
     writeFileSync(`${work}/use_jsr.ts`, useScript(`./jsr/mod.ts`));
     const name = uniqueName("jsr");
-    const d = sh(runtimeBin("deno"), ["run", "-A", "--no-config", "use_jsr.ts", name], { cwd: work, env: { XDG_CACHE_HOME: cache } });
+    const d = sh(runtimeBin("deno"), ["run", "-A", "--no-config", "use_jsr.ts", name], {
+      cwd: work,
+      env: { XDG_CACHE_HOME: cache },
+    });
     assert.equal(JSON.parse(ok(d, "deno jsr copy")).label, "from-package");
-    assert.equal(readdirSync(`${cache}/memstats-shm`).filter((f) => f.endsWith(".so")).length, 1, "compiled once on first use");
-    const b = sh(runtimeBin("bun"), ["use_jsr.ts", uniqueName("jsr")], { cwd: work, env: { XDG_CACHE_HOME: cache } });
+    assert.equal(
+      readdirSync(`${cache}/memstats-shm`).filter((f) => f.endsWith(".so")).length,
+      1,
+      "compiled once on first use",
+    );
+    const b = sh(runtimeBin("bun"), ["use_jsr.ts", uniqueName("jsr")], {
+      cwd: work,
+      env: { XDG_CACHE_HOME: cache },
+    });
     assert.equal(JSON.parse(ok(b, "bun jsr copy")).label, "from-package");
     cleanup(name);
   });

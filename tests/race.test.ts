@@ -40,7 +40,11 @@ describe("racing creators", () => {
       const tplPath = `/tmp/memstats-tpl-${name.slice(1)}`;
       writeFileSync(tplPath, t);
       writeFileSync(`/dev/shm${name}`, make(t), { mode: 0o600 });
-      const [cmd, args] = runArgs("bun", `${ROOT}tests/fixtures/finish_header.ts`, [`/dev/shm${name}`, tplPath, "400"]);
+      const [cmd, args] = runArgs("bun", `${ROOT}tests/fixtures/finish_header.ts`, [
+        `/dev/shm${name}`,
+        tplPath,
+        "400",
+      ]);
       const finisher = spawn(cmd, args, { stdio: "inherit" });
       const done = new Promise((r) => finisher.once("exit", r));
       try {

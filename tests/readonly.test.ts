@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { MemoryStatsRegistry, MemstatsError } from "../mod.ts";
-import { cleanup, ROOT, RUNTIMES, runFile, uniqueName } from "./helpers.ts";
+import { cleanup, ROOT, runFile, RUNTIMES, uniqueName } from "./helpers.ts";
 
 /** Permission strings ("r--s", "rw-s") of this process's mappings of a segment. */
 function mappings(name: string): string[] {
@@ -85,7 +85,10 @@ describe("read-only", () => {
           assert.match(r.stdout, /^mapped$/m, r.stderr);
           assert.doesNotMatch(r.stdout, /stored/);
           // Deno dies by the signal; Bun's crash handler prints a banner, then re-raises it.
-          assert.ok(r.signal === "SIGSEGV" || r.signal === "SIGBUS", `${r.signal} ${r.status}: ${r.stderr.slice(0, 500)}`);
+          assert.ok(
+            r.signal === "SIGSEGV" || r.signal === "SIGBUS",
+            `${r.signal} ${r.status}: ${r.stderr.slice(0, 500)}`,
+          );
           assert.equal(digest(name), before, "not one byte changed");
         } finally {
           cleanup(name);
@@ -116,7 +119,13 @@ describe("read-only", () => {
       r.releaseSlot(mine.index); // nothing of ours to release: must not touch the writer's slot
       r.releaseAll();
       assert.equal(r.slot(mine.index), undefined);
-      assert.deepEqual([r.name, r.capacity, r.fields, r.readOnly, r.created], [name, 2, ["a", "b"], true, false]);
+      assert.deepEqual([r.name, r.capacity, r.fields, r.readOnly, r.created], [
+        name,
+        2,
+        ["a", "b"],
+        true,
+        false,
+      ]);
       assert.deepEqual([r.overflowCount, r.reclaimedCount, r.info.capacity], [0, 0, 2]);
       assert.deepEqual(r.ownerCensus(), { live: 1, dead: 0 });
       assert.equal(r.aggregateStats().totals.b, 6);
@@ -137,6 +146,10 @@ describe("read-only", () => {
   it("every member of MemoryStatsRegistry is classified as a write (tested above) or a read", () => {
     const members = Object.getOwnPropertyNames(MemoryStatsRegistry.prototype);
     const known = new Set([...WRITES, ...INTERNAL_NOOPS, ...READS]);
-    assert.deepEqual(members.filter((m) => !known.has(m)), [], "classify the new members in readonly.test.ts");
+    assert.deepEqual(
+      members.filter((m) => !known.has(m)),
+      [],
+      "classify the new members in readonly.test.ts",
+    );
   });
 });

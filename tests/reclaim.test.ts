@@ -11,7 +11,7 @@ import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { geometry, S, slotOffset } from "../src/layout.ts";
 import { claimWord } from "../src/liveness.ts";
-import { Child, cleanup, ROOT, type Runtime, RUNTIMES, runArgs, uniqueName, waitFor } from "./helpers.ts";
+import { Child, cleanup, ROOT, runArgs, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
 
 /** Field 22 of /proc/<pid>/stat: the process start time in ticks. */
 function startTime(pid: number): number {
@@ -81,12 +81,20 @@ describe("reclaim", () => {
     const reg = MemoryStatsRegistry.open(name, { capacity: 1 });
     // `exec sleep` replaces the shell, so the writer's parent is `sleep`, which never reaps it.
     const [cmd, args] = runArgs("bun", `${ROOT}tests/fixtures/hold.ts`, [name]);
-    const sh = spawn("sh", ["-c", `${cmd} ${args.join(" ")} & echo $!; exec sleep 30`], { stdio: ["ignore", "pipe", "inherit"] });
+    const sh = spawn("sh", ["-c", `${cmd} ${args.join(" ")} & echo $!; exec sleep 30`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     try {
-      const pid = await new Promise<number>((resolve) => sh.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+      const pid = await new Promise<number>((resolve) =>
+        sh.stdout!.once("data", (d) => resolve(Number(String(d).trim())))
+      );
       await waitFor(() => reg.aggregateStats().activeThreads === 1, 20_000, "the writer to register");
       process.kill(pid, "SIGKILL");
-      await waitFor(() => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].startsWith("Z"), 5000, "zombie");
+      await waitFor(
+        () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].startsWith("Z"),
+        5000,
+        "zombie",
+      );
       assert.equal(reg.reclaim(), 1);
       assert.notEqual(reg.register(), null);
     } finally {

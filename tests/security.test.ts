@@ -24,7 +24,7 @@ import {
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { platform } from "../src/ffi/mod.ts";
-import { cleanup, HERE, ROOT, runFile, type Runtime, RUNTIMES, runtimeBin, uniqueName } from "./helpers.ts";
+import { cleanup, HERE, ROOT, runFile, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
 import type { Msg } from "./fixtures/lines.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
@@ -55,7 +55,9 @@ function nobodyRoot(): string {
   if (stage) return stage;
   stage = mkdtempSync("/tmp/memstats-nobody-stage-");
   chmodSync(stage, 0o755);
-  for (const f of ["mod.ts", "src", "tests/fixtures/try_open.ts"]) cpSync(`${ROOT}${f}`, `${stage}/${f}`, { recursive: true });
+  for (const f of ["mod.ts", "src", "tests/fixtures/try_open.ts"]) {
+    cpSync(`${ROOT}${f}`, `${stage}/${f}`, { recursive: true });
+  }
   mkdirSync(`${stage}/node_modules/.bin`, { recursive: true });
   for (const rt of RUNTIMES) copyFileSync(realpathSync(runtimeBin(rt)), `${stage}/node_modules/.bin/${rt}`);
   spawnSync("chmod", ["-R", "a+rX", stage]);

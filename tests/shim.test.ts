@@ -12,7 +12,7 @@ import process from "node:process";
 import { renderShimModule } from "../scripts/embed_shim.ts";
 import { SHIM_SOURCE } from "../src/ffi/shim_source.ts";
 import { shimCacheKey } from "../src/ffi/locate.ts";
-import { type Runtime, ROOT, runArgs, runFile, uniqueName } from "./helpers.ts";
+import { ROOT, runArgs, runFile, type Runtime, uniqueName } from "./helpers.ts";
 
 const PROBE = `${ROOT}tests/fixtures/open_default.ts`;
 
@@ -37,7 +37,16 @@ describe("native shim", () => {
   it("the C source compiles cleanly with -Wall -Wextra -Werror", () => {
     const out = `${tmpdir()}/memstats-werror-${process.pid}.so`;
     const r = spawnSync(process.env.CC || "cc", [
-      "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Werror", "-o", out, `${ROOT}native/memstats_shim.c`,
+      "-O2",
+      "-shared",
+      "-fPIC",
+      "-std=c11",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-o",
+      out,
+      `${ROOT}native/memstats_shim.c`,
     ], { encoding: "utf8" });
     rmSync(out, { force: true });
     assert.equal(r.status, 0, r.stderr);
@@ -61,15 +70,29 @@ describe("native shim", () => {
     const cache = mkdtempSync(`${tmpdir()}/memstats-cache-`);
     try {
       const lib = `${cache}/custom.so`;
-      const cc = spawnSync("cc", ["-O2", "-shared", "-fPIC", "-o", lib, `${ROOT}native/memstats_shim.c`, "-lrt"]);
+      const cc = spawnSync("cc", [
+        "-O2",
+        "-shared",
+        "-fPIC",
+        "-o",
+        lib,
+        `${ROOT}native/memstats_shim.c`,
+        "-lrt",
+      ]);
       assert.equal(cc.status, 0);
-      const ok = runFile("deno", PROBE, [uniqueName("path")], { MEMSTATS_SHIM_PATH: lib, XDG_CACHE_HOME: `${cache}/x` });
+      const ok = runFile("deno", PROBE, [uniqueName("path")], {
+        MEMSTATS_SHIM_PATH: lib,
+        XDG_CACHE_HOME: `${cache}/x`,
+      });
       assert.equal(ok.stdout.trim(), "OK", ok.stderr);
       const rel = runFile("bun", PROBE, [uniqueName("path")], { MEMSTATS_SHIM_PATH: "custom.so" });
       assert.match(rel.stdout, /^SHIM MEMSTATS_SHIM_PATH=custom\.so is not an absolute path/);
       spawnSync("mkdir", ["-m", "777", `${cache}/shared`, `${cache}/shared/memstats-shm`]);
       spawnSync("chmod", ["777", `${cache}/shared/memstats-shm`]);
-      const shared = runFile("bun", PROBE, [uniqueName("shared")], { XDG_CACHE_HOME: `${cache}/shared`, MEMSTATS_SHIM_PATH: "" });
+      const shared = runFile("bun", PROBE, [uniqueName("shared")], {
+        XDG_CACHE_HOME: `${cache}/shared`,
+        MEMSTATS_SHIM_PATH: "",
+      });
       assert.match(shared.stdout, /^SHIM shim cache directory .* is writable by other users/);
     } finally {
       rmSync(cache, { recursive: true, force: true });

@@ -6,7 +6,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { Child, cleanup, HERE, OTHER, startWorker as start, threadExists, uniqueName, waitFor } from "./helpers.ts";
+import {
+  Child,
+  cleanup,
+  HERE,
+  OTHER,
+  startWorker as start,
+  threadExists,
+  uniqueName,
+  waitFor,
+} from "./helpers.ts";
 
 describe(`Workers (${HERE})`, () => {
   it("4 Workers register and update; the main thread and another process read their values", async () => {
@@ -43,10 +52,18 @@ describe(`Workers (${HERE})`, () => {
     let terminated = 0;
     try {
       for (let batch = 0; batch < 50; batch++) {
-        const started = await Promise.all([0, 1, 2, 3].map((k) => start(name, batch * 4 + k + 1, `b${batch}-${k}`)));
+        const started = await Promise.all(
+          [0, 1, 2, 3].map((k) => start(name, batch * 4 + k + 1, `b${batch}-${k}`)),
+        );
         if (!started.every((s) => s.a.slot !== null)) {
-          const table = [...main.perThreadStats()].map((t) => `${t.slot}:${t.label}:${t.tid}:${threadExists(t.tid)}`);
-          assert.fail(`batch ${batch}: a Worker got no slot; census ${JSON.stringify(main.ownerCensus())}; ${table.join(" ")}`);
+          const table = [...main.perThreadStats()].map((t) =>
+            `${t.slot}:${t.label}:${t.tid}:${threadExists(t.tid)}`
+          );
+          assert.fail(
+            `batch ${batch}: a Worker got no slot; census ${JSON.stringify(main.ownerCensus())}; ${
+              table.join(" ")
+            }`,
+          );
         }
         // Half end cleanly (their registry releases), half are terminated (no hook runs at all).
         for (const [k, { w }] of started.entries()) {
@@ -57,13 +74,19 @@ describe(`Workers (${HERE})`, () => {
           }
         }
         // The OS thread outlives terminate() by a few ms; its slot is reclaimable once it is gone.
-        await waitFor(() => started.every((s) => !threadExists(s.a.tid)), 10_000, "Worker threads to exit").catch((e) => {
-          throw new Error(`${e.message}: ${started.map((s, k) => `${k}:${s.a.tid}:${threadExists(s.a.tid)}`).join(" ")}`);
-        });
+        await waitFor(() => started.every((s) => !threadExists(s.a.tid)), 10_000, "Worker threads to exit")
+          .catch((e) => {
+            throw new Error(
+              `${e.message}: ${started.map((s, k) => `${k}:${s.a.tid}:${threadExists(s.a.tid)}`).join(" ")}`,
+            );
+          });
       }
       const agg = main.aggregateStats();
       assert.equal(agg.overflowCount, 0);
-      assert.ok(main.reclaimedCount >= 1 && main.reclaimedCount <= terminated, `reclaimed ${main.reclaimedCount}`);
+      assert.ok(
+        main.reclaimedCount >= 1 && main.reclaimedCount <= terminated,
+        `reclaimed ${main.reclaimedCount}`,
+      );
       assert.ok(agg.activeThreads <= 8);
       // What is left belongs to terminated Workers, all gone: reclaim takes exactly those.
       assert.equal(main.reclaim(), agg.activeThreads);
