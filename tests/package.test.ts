@@ -160,6 +160,13 @@ describe("packaging", () => {
     }
   });
 
+  it("deno lint (recommended + jsr), deno fmt --check and deno doc --lint pass", () => {
+    const env = { NO_COLOR: "1" };
+    ok(sh(runtimeBin("deno"), ["lint"], { env }), "deno lint");
+    ok(sh(runtimeBin("deno"), ["fmt", "--check"], { env }), "deno fmt --check");
+    ok(sh(runtimeBin("deno"), ["doc", "--lint", "mod.ts", "src/cli/main.ts"], { env }), "deno doc --lint");
+  });
+
   it("deno publish --dry-run is clean (no slow types, no warnings)", () => {
     const r = sh(runtimeBin("deno"), ["publish", "--dry-run", "--allow-dirty"], { env: { NO_COLOR: "1" } });
     const text = r.stdout + r.stderr;
