@@ -348,24 +348,31 @@ export class MemoryStatsRegistry {
    */
   ownerCensus(): { live: number; dead: number } {
     this.#assertOpen();
-    let taken = 0;
-    for (let i = 0; i < this.capacity; i++) if (readEvidence(this.#seg, i) !== null) taken++;
-    const dead = [...this.#deadSlots()].length;
-    return { live: Math.max(0, taken - dead), dead };
+    let live = 0;
+    let dead = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      const ev = readEvidence(this.#seg, i);
+      if (ev === null) continue;
+      if (this.#isDead(ev)) dead++;
+      else live++;
+    }
+    return { live, dead };
   }
 
   *#deadSlots(): Generator<{ slot: number; owner: bigint }> {
-    const seg = this.#seg;
+    for (let i = 0; i < this.capacity; i++) {
+      const ev = readEvidence(this.#seg, i);
+      if (ev !== null && this.#isDead(ev)) yield { slot: i, owner: ev.owner };
+    }
+  }
+
+  /** Whether the owner (or claimer) a slot's evidence names is certainly gone. */
+  #isDead(ev: NonNullable<ReturnType<typeof readEvidence>>): boolean {
     const shim = this.#platform.shim;
     const ours = (this.#evidence ??= currentEvidence(shim));
-    for (let i = 0; i < seg.geometry.capacity; i++) {
-      const ev = readEvidence(seg, i);
-      if (ev === null) continue;
-      const dead = (ev.owner & CLAIMING_BIT) !== 0n
-        ? claimerIsDead(shim, ev.owner, ours)
-        : ownerIsDead(shim, ev, ours);
-      if (dead) yield { slot: i, owner: ev.owner };
-    }
+    return (ev.owner & CLAIMING_BIT) !== 0n
+      ? claimerIsDead(shim, ev.owner, ours)
+      : ownerIsDead(shim, ev, ours);
   }
 
   /** Totals over all active slots (the seed's `aggregate_stats`). */
