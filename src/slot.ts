@@ -59,6 +59,11 @@ function privateCopy(src: Float64Array): Float64Array {
 /** Largest value a field holds exactly (2^53 - 1). */
 export const MAX_VALUE: number = Number.MAX_SAFE_INTEGER;
 
+/** Throws unless `v` is a number a field can hold (the off-hot-path check; `set(value)` inlines it). */
+function checkValue(v: unknown): asserts v is number {
+  if (typeof v !== "number" || !(v >= 0 && v <= MAX_VALUE)) throw badValue(v);
+}
+
 function badValue(v: unknown): MemstatsError {
   return new MemstatsError(
     "INVALID_ARGUMENT",
@@ -145,7 +150,7 @@ export class SlotHandle {
   #setNamed(field: unknown, v: unknown): void {
     if (typeof field !== "string") throw badValue(field);
     const k = this.#indexOf(field);
-    if (typeof v !== "number" || !(v >= 0 && v <= MAX_VALUE)) throw badValue(v);
+    checkValue(v);
     const s = this.#slot;
     s[VALUE + k] = v;
     const p = this.#peak + k;
@@ -161,8 +166,7 @@ export class SlotHandle {
     const keys = Object.keys(values);
     for (const k of keys) {
       this.#indexOf(k);
-      const v = values[k];
-      if (typeof v !== "number" || !(v >= 0 && v <= MAX_VALUE)) throw badValue(v);
+      checkValue(values[k]);
     }
     const s = this.#slot;
     const u = this.#u32;
