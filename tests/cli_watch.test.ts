@@ -105,7 +105,7 @@ describe("memstats watch", () => {
     const w = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     w.stdout!.on("data", (d) => (out += d));
-    const code = new Promise<number | null>((r) => w.on("exit", (c) => r(c)));
+    const code = new Promise<number | null>((r) => w.on("close", (c) => r(c))); // after stdout is drained
     try {
       await waitFor(() => out.includes("capacity:"), 60_000, "first snapshot");
       MemoryStatsRegistry.unlink(seg);

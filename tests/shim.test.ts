@@ -23,7 +23,7 @@ function runAsync(rt: Runtime, env: Record<string, string>): Promise<string> {
     let out = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (out += d));
-    p.on("exit", () => resolve(out.trim()));
+    p.on("close", () => resolve(out.trim())); // "close", not "exit": after stdout is drained
   });
 }
 
