@@ -6,11 +6,10 @@
  * ```ts
  * import { MemoryStatsRegistry } from "@memstats/shm";
  *
- * const reg = MemoryStatsRegistry.open("/memstats-example");
- * const slot = reg.registerSlot({ label: "main" });
+ * using reg = MemoryStatsRegistry.open("/memstats-example");
+ * using slot = reg.registerSlot({ label: "main" });
  * slot?.set(1 << 20);
  * console.log(reg.aggregateStats().totalArenaBytes); // 1048576
- * reg.close();
  * MemoryStatsRegistry.unlink("/memstats-example");
  * ```
  *
@@ -19,8 +18,9 @@
 export { MemoryStatsRegistry } from "./src/registry.ts";
 export type { OpenOptions, RegisterOptions, SegmentInfo } from "./src/registry.ts";
 export type { SegmentFileInfo } from "./src/segment.ts";
-export { SlotHandle } from "./src/slot.ts";
-export type { AggregateMemoryStats, ThreadMemoryStats } from "./src/reader.ts";
+export type { FieldKind, FieldSpec } from "./src/names.ts";
+export type { SlotHandle } from "./src/slot.ts";
+export type { AggregateMemoryStats, TableSnapshot, ThreadMemoryStats } from "./src/table.ts";
 export { MemstatsError } from "./src/errors.ts";
 export type { MemstatsErrorCode } from "./src/errors.ts";
 export {
@@ -34,4 +34,4 @@ export { installDiagnostics } from "./src/diagnostics.ts";
 export type { Diagnostics, DiagnosticsOptions } from "./src/diagnostics.ts";
 export { SAMPLER_FIELDS, startSampler } from "./src/sampler.ts";
 export type { Sampler, SamplerOptions } from "./src/sampler.ts";
-export type { DiagnosticSignal } from "./src/ffi/types.ts";
+export type { DiagnosticSignal } from "./src/runtime/types.ts";

@@ -1,39 +1,145 @@
 /*
  * memstats-shm native shim: the only C in the project.
  *
- * Every function is a thin wrapper over one system call (or one /proc read)
- * so that TypeScript holds all the logic. Errors come back as -errno from the
- * same call that failed, because errno read later from JavaScript may have
- * been clobbered by the runtime in between. Sizes travel as doubles: they
- * are exact below 2^53 and avoid the slow u64 path of Deno's FFI.
+ * Three jobs, each as small as it can be:
  *
- * Build: cc -O2 -shared -fPIC -o libmemstats_shim.so memstats_shim.c [-lrt]
+ * 1. System calls. Thin wrappers that return -errno from the very call that
+ *    failed (errno read later from JavaScript may have been clobbered by the
+ *    runtime in between). Sizes and addresses travel as doubles: exact below
+ *    2^53, and they avoid the slow 64-bit integer paths of some FFIs.
+ *
+ * 2. The read protocol (docs/FORMAT.md, "Reading"). A reader must order its
+ *    loads with acquire fences, which JavaScript cannot express, and must
+ *    never write to a read-only mapping, which some engines' atomic loads do.
+ *    So `ms_scan` reads slots here, with C11 atomics, and copies consistent
+ *    snapshots out. Every read of a mapping is guarded: a SIGBUS (the file was
+ *    truncated under us, or /dev/shm could not supply a page) becomes -EFAULT
+ *    instead of killing the process.
+ *
+ * 3. Release at exit. Claimed slots are tracked per OS thread, so a slot is
+ *    given back when its thread ends (a Worker that is terminated) and when
+ *    the process exits, even when no JavaScript runs at that point.
+ *
+ * The writer's hot path is not here: JavaScript stores values directly, and
+ * asks for a release fence (`ms_fence_release`) where FORMAT.md needs one.
+ *
+ * Build: cc -O2 -shared -fPIC -std=c11 -pthread -Wl,-z,nodelete \
+ *           -o libmemstats_shim.so memstats_shim.c [-lrt]
+ * (`-z nodelete`: the thread-exit hook must outlive any dlclose.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
 #endif
-#if defined(__APPLE__)
-#include <pthread.h>
-#endif
 
-#define MS_SHIM_ABI 1
+#define MS_SHIM_ABI 2
 /* Not an errno on any system: the name exists but is not a regular file. */
 #define MS_ENOTREG 10001
 
+/* ------------------------------------------------------------------------ */
+/* Atomics: GCC/Clang builtins on plain memory (the C11 memory model).       */
+
+#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define FENCE_RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
+
+static int cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 /* Bumped whenever a signature below changes; the loader refuses a mismatch. */
 int32_t ms_abi(void) { return MS_SHIM_ABI; }
+
+/*
+ * Fences for the JavaScript writer (FORMAT.md, "Claiming" and "Writing"): a
+ * release fence after the claim CAS and after making `seq` odd, so that the
+ * stores that follow cannot become visible before them. A call into C is also
+ * a compiler barrier in every engine's JIT.
+ */
+void ms_fence_release(void) { FENCE_RELEASE(); }
+void ms_fence_acquire(void) { FENCE_ACQUIRE(); }
+
+/* ------------------------------------------------------------------------ */
+/* SIGBUS guard: a fault on a guarded range returns -EFAULT from the call.    */
+
+static __thread sigjmp_buf *guard_jmp __attribute__((tls_model("initial-exec")));
+static __thread const char *guard_lo __attribute__((tls_model("initial-exec")));
+static __thread const char *guard_hi __attribute__((tls_model("initial-exec")));
+static struct sigaction previous_bus;
+static int guard_state; /* 0 none, 1 installing, 2 installed */
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx) {
+  sigjmp_buf *j = guard_jmp;
+  const char *a = (const char *)si->si_addr;
+  if (j != NULL && a >= guard_lo && a < guard_hi) {
+    guard_jmp = NULL;
+    siglongjmp(*j, 1);
+  }
+  /* Not ours: whoever handled SIGBUS before us handles it now. */
+  if ((previous_bus.sa_flags & SA_SIGINFO) && previous_bus.sa_sigaction != NULL) {
+    previous_bus.sa_sigaction(sig, si, ctx);
+  } else if (!(previous_bus.sa_flags & SA_SIGINFO) && previous_bus.sa_handler != SIG_DFL &&
+             previous_bus.sa_handler != SIG_IGN) {
+    previous_bus.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL); /* the faulting access runs again and takes the default action */
+  }
+}
+
+static void install_guard(void) {
+  int s = __atomic_load_n(&guard_state, __ATOMIC_ACQUIRE);
+  if (s == 2) return;
+  int expected = 0;
+  if (__atomic_compare_exchange_n(&guard_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    /* NODEFER: SIGBUS stays unblocked after the jump, so sigsetjmp need not save the mask. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &previous_bus);
+    __atomic_store_n(&guard_state, 2, __ATOMIC_RELEASE);
+    return;
+  }
+  while (__atomic_load_n(&guard_state, __ATOMIC_ACQUIRE) != 2) {
+  }
+}
+
+/*
+ * Call fn(arg) with [lo, lo + len) guarded: a SIGBUS on that range inside fn
+ * returns -EFAULT from here. fn keeps its state in its own frame, which the
+ * jump abandons, so nothing here is live across sigsetjmp.
+ */
+static int32_t guarded(const void *lo, size_t len, int32_t (*fn)(void *), void *arg) {
+  sigjmp_buf jb;
+  install_guard();
+  guard_lo = (const char *)lo;
+  guard_hi = (const char *)lo + len;
+  guard_jmp = &jb;
+  if (sigsetjmp(jb, 0) != 0) return -EFAULT;
+  int32_t r = fn(arg);
+  guard_jmp = NULL;
+  return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files and mappings.                                                       */
 
 /* kind: 0 attach read-write, 1 attach read-only, 2 create exclusively. */
 int32_t ms_open(const char *name, int32_t kind, uint32_t mode) {
@@ -59,7 +165,7 @@ int32_t ms_open(const char *name, int32_t kind, uint32_t mode) {
   return fd;
 }
 
-/* out: [size bytes, owner uid, permission bits, mtime ms, our effective uid] */
+/* out: [size, owner uid, permission bits, mtime ms, our euid, allocated bytes, inode] */
 int32_t ms_fstat(int32_t fd, double *out) {
   struct stat st;
   if (fstat(fd, &st) != 0) return -errno;
@@ -72,45 +178,295 @@ int32_t ms_fstat(int32_t fd, double *out) {
   out[3] = (double)st.st_mtim.tv_sec * 1e3 + st.st_mtim.tv_nsec / 1e6;
 #endif
   out[4] = (double)geteuid();
+  out[5] = (double)st.st_blocks * 512.0;
+  out[6] = (double)st.st_ino;
   return 0;
 }
 
-int32_t ms_ftruncate(int32_t fd, double size) {
-  return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
+int32_t ms_ftruncate(int32_t fd, double size) { return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno; }
+
+/* Reserve every block now, so a full /dev/shm fails here (ENOSPC), not later with SIGBUS. */
+int32_t ms_fallocate(int32_t fd, double size) {
+#if defined(__linux__)
+  int rc = posix_fallocate(fd, 0, (off_t)size); /* returns the error number; errno is untouched */
+  return -rc;
+#else
+  (void)fd;
+  (void)size;
+  return 0;
+#endif
+}
+
+/* out: [bytes available to us, total bytes] of the file system holding `path`. */
+int32_t ms_statvfs(const char *path, double *out) {
+  struct statvfs s;
+  if (statvfs(path, &s) != 0) return -errno;
+  out[0] = (double)s.f_bavail * (double)s.f_frsize;
+  out[1] = (double)s.f_blocks * (double)s.f_frsize;
+  return 0;
 }
 
 /* shm_open's mode is filtered by the umask; set the exact bits asked for. */
-int32_t ms_fchmod(int32_t fd, uint32_t mode) {
-  return fchmod(fd, (mode_t)mode) == 0 ? 0 : -errno;
-}
+int32_t ms_fchmod(int32_t fd, uint32_t mode) { return fchmod(fd, (mode_t)mode) == 0 ? 0 : -errno; }
 
-void *ms_map(int32_t fd, double len, int32_t read_only, int32_t *err) {
+/* mmap(MAP_SHARED): the address (exact as a double: user addresses are below 2^53), or -errno. */
+double ms_map(int32_t fd, double len, int32_t read_only) {
   int prot = read_only ? PROT_READ : (PROT_READ | PROT_WRITE);
   void *p = mmap(NULL, (size_t)len, prot, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    *err = -errno;
-    return NULL;
-  }
-  *err = 0;
-  return p;
+  if (p == MAP_FAILED) return -errno;
+  return (double)(uintptr_t)p;
 }
 
-int32_t ms_unmap(void *addr, double len) {
-  return munmap(addr, (size_t)len) == 0 ? 0 : -errno;
+static void release_tracked_in(const char *lo, const char *hi);
+
+/* Unmap; slots still tracked inside the mapping are released first (nobody can write them now). */
+int32_t ms_unmap(double addr, double len) {
+  char *a = (char *)(uintptr_t)addr;
+  release_tracked_in(a, a + (size_t)len);
+  return munmap(a, (size_t)len) == 0 ? 0 : -errno;
 }
 
 int32_t ms_close(int32_t fd) { return close(fd) == 0 ? 0 : -errno; }
 
-int32_t ms_unlink(const char *name) {
-  return shm_unlink(name) == 0 ? 0 : -errno;
+int32_t ms_unlink(const char *name) { return shm_unlink(name) == 0 ? 0 : -errno; }
+
+struct header_copy {
+  const uint8_t *base;
+  size_t len, acquire_off;
+  uint8_t *out;
+  uint32_t *state;
+};
+
+static int32_t copy_header(void *arg) {
+  struct header_copy *h = arg;
+  *h->state = LOAD_ACQUIRE((const uint32_t *)(h->base + h->acquire_off));
+  for (size_t i = 0; i < h->len; i++) h->out[i] = LOAD_RELAXED(h->base + i);
+  return 0;
 }
+
+/*
+ * Guarded copy of the `len` first bytes of a mapping into `out`, after an
+ * acquire load of the u32 at `acquire_off` (the header's `state`), returned
+ * in `out_state`: a reader that sees state READY sees every header byte its
+ * creator wrote before publishing it. -EFAULT when the mapping faulted.
+ */
+int32_t ms_read_header(double base, double len, double acquire_off, uint8_t *out, uint32_t *out_state) {
+  struct header_copy h = {(const uint8_t *)(uintptr_t)base, (size_t)len, (size_t)acquire_off, out, out_state};
+  return guarded(h.base, h.len, copy_header, &h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The read protocol: ms_scan.                                               */
+
+/* Slot offsets (src/layout.ts `S`). */
+enum {
+  SLOT_OWNER = 0,
+  SLOT_SEQ = 8,
+  SLOT_PID = 16,
+  SLOT_TID = 20,
+  SLOT_TOKEN = 24,
+  SLOT_NS = 32,
+  SLOT_REGISTERED = 40,
+  SLOT_UPDATED = 48,
+  SLOT_LABEL = 64,
+  SLOT_VALUES = 128,
+  LABEL_BYTES = 64,
+};
+
+/* Header offsets of the counters returned with every scan. */
+enum { HEADER_OVERFLOW = 56, HEADER_RECLAIMED = 64 };
+
+/* The request block of ms_scan, in doubles (src/reader.ts `IO` mirrors it). */
+enum {
+  IO_BASE = 0,       /* in: address of the mapping */
+  IO_LENGTH,         /* in: bytes mapped */
+  IO_HEADER_SIZE,    /* in */
+  IO_STRIDE,         /* in */
+  IO_FIELDS,         /* in: fieldCount */
+  IO_START,          /* in: first slot */
+  IO_COUNT,          /* in: slots to scan (at most IO_MAX_RECORDS) */
+  IO_FLAGS,          /* in: SCAN_* bits */
+  IO_MAX_RECORDS,    /* in: room for this many records */
+  IO_BUDGET,         /* in: ms this call may take before it stops early (0: no limit) */
+  IO_BUSY,           /* out: slots skipped because no consistent copy could be taken */
+  IO_SCANNED,        /* out: slots looked at (< IO_COUNT when the deadline passed) */
+  IO_OVERFLOW,       /* out: header overflowCount */
+  IO_RECLAIMED,      /* out: header reclaimedCount */
+  IO_RECORD_SIZE,    /* out: doubles per record */
+  IO_HEAD = 16,      /* records start here */
+};
+
+/* Fields of one record, in doubles; values and peaks follow, then the label's 64 bytes. */
+enum {
+  R_SLOT = 0,
+  R_OWNER_HI, /* owner word, high 32 bits (bit 31: claiming) */
+  R_OWNER_LO,
+  R_SEQ,
+  R_PID,
+  R_TID,
+  R_TOKEN,
+  R_NS,
+  R_REGISTERED,
+  R_UPDATED,
+  R_FIXED, /* values start here */
+};
+
+enum { SCAN_LABELS = 1, SCAN_CLAIMING = 2 };
+
+/* Tries per slot in the first pass, and again after the pass, before it counts as busy. */
+enum { FIRST_TRIES = 2, LATER_TRIES = 2 };
+
+static double monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * One attempt at a consistent copy of the slot at `s` into `r`. Returns 1
+ * when copied (active, or claiming with SCAN_CLAIMING), 0 when the slot is
+ * free (or claiming), -1 when a write was under way (try again).
+ *
+ *   s1 = seq; fence(acquire); o1 = owner; copy; fence(acquire); o2 = owner; s2 = seq
+ *   accept when s1 is even, s1 == s2 and o1 == o2
+ */
+static int copy_slot(const uint8_t *s, double *r, int fields, int flags) {
+  const uint32_t *seq = (const uint32_t *)(s + SLOT_SEQ);
+  const uint64_t *owner = (const uint64_t *)(s + SLOT_OWNER);
+  uint32_t s1 = LOAD_RELAXED(seq);
+  FENCE_ACQUIRE();
+  uint64_t o1 = LOAD_RELAXED(owner);
+  if (o1 == 0) return 0;
+  int claiming = (o1 >> 63) != 0;
+  if (claiming && !(flags & SCAN_CLAIMING)) return 0;
+  if (!claiming) {
+    r[R_PID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_PID));
+    r[R_TID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_TID));
+    r[R_TOKEN] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_TOKEN));
+    r[R_NS] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_NS));
+    uint64_t reg = LOAD_RELAXED((const uint64_t *)(s + SLOT_REGISTERED));
+    uint64_t upd = LOAD_RELAXED((const uint64_t *)(s + SLOT_UPDATED));
+    memcpy(&r[R_REGISTERED], &reg, 8);
+    memcpy(&r[R_UPDATED], &upd, 8);
+    const uint64_t *v = (const uint64_t *)(s + SLOT_VALUES);
+    uint64_t *out = (uint64_t *)(r + R_FIXED);
+    for (int j = 0; j < 2 * fields; j++) out[j] = LOAD_RELAXED(v + j);
+    if (flags & SCAN_LABELS) {
+      const uint64_t *l = (const uint64_t *)(s + SLOT_LABEL);
+      uint64_t *lo = (uint64_t *)(r + R_FIXED + 2 * fields);
+      for (int j = 0; j < LABEL_BYTES / 8; j++) lo[j] = LOAD_RELAXED(l + j);
+    }
+  }
+  FENCE_ACQUIRE();
+  uint64_t o2 = LOAD_RELAXED(owner);
+  uint32_t s2 = LOAD_RELAXED(seq);
+  if (o1 != o2) return -1;
+  if (claiming) {
+    /* A claim word is its own evidence; the slot's other words are not written yet. */
+    r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
+    r[R_OWNER_LO] = (double)(uint32_t)o1;
+    r[R_SEQ] = s1;
+    return 1;
+  }
+  if ((s1 & 1) != 0 || s1 != s2) return -1;
+  r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
+  r[R_OWNER_LO] = (double)(uint32_t)o1;
+  r[R_SEQ] = s1;
+  return 1;
+}
+
+struct scan {
+  double *io;
+  const uint8_t *base;
+  size_t header, stride;
+  int fields, flags, rsize;
+  int64_t start, count, room;
+  double deadline;
+};
+
+static int32_t scan_slots(void *arg) {
+  struct scan *sc = arg;
+  double *io = sc->io;
+  int32_t n = 0;
+  int32_t busy = 0;
+  int64_t scanned = 0;
+  /* Slots to look at again after the pass: their indexes, in the tail after the record area. */
+  int64_t again_count = 0;
+  int32_t *again = (int32_t *)(io + IO_HEAD + (size_t)sc->room * sc->rsize);
+  io[IO_OVERFLOW] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_OVERFLOW));
+  io[IO_RECLAIMED] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_RECLAIMED));
+  for (int64_t i = 0; i < sc->count; i++) {
+    if (sc->deadline > 0 && (i & 63) == 63 && monotonic_ms() > sc->deadline) break;
+    scanned++;
+    const uint8_t *s = sc->base + sc->header + (size_t)(sc->start + i) * sc->stride;
+    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
+    int got = -1;
+    for (int t = 0; t < FIRST_TRIES && got < 0; t++) got = copy_slot(s, r, sc->fields, sc->flags);
+    if (got > 0) {
+      r[R_SLOT] = (double)(sc->start + i);
+      n++;
+    } else if (got < 0) {
+      again[again_count++] = (int32_t)(sc->start + i);
+    }
+  }
+  for (int64_t k = 0; k < again_count; k++) {
+    int32_t slot = again[k];
+    const uint8_t *s = sc->base + sc->header + (size_t)slot * sc->stride;
+    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
+    int got = -1;
+    for (int t = 0; t < LATER_TRIES && got < 0; t++) got = copy_slot(s, r, sc->fields, sc->flags);
+    if (got > 0) {
+      r[R_SLOT] = slot;
+      n++;
+    } else if (got < 0) {
+      busy++;
+    }
+  }
+  io[IO_BUSY] = busy;
+  io[IO_SCANNED] = (double)scanned;
+  return n;
+}
+
+/*
+ * Scan slots [start, start + count) of a mapped table and write one record
+ * per active slot (and per claiming slot with SCAN_CLAIMING) to io + IO_HEAD.
+ * A slot whose copy is inconsistent is retried once in the pass and once
+ * more after it; then it is counted in IO_BUSY and left out. Returns the
+ * number of records, or -EFAULT when the mapping faulted (file truncated).
+ */
+int32_t ms_scan(double *io) {
+  struct scan sc;
+  sc.io = io;
+  sc.base = (const uint8_t *)(uintptr_t)io[IO_BASE];
+  size_t length = (size_t)io[IO_LENGTH];
+  sc.header = (size_t)io[IO_HEADER_SIZE];
+  sc.stride = (size_t)io[IO_STRIDE];
+  sc.fields = (int)io[IO_FIELDS];
+  sc.start = (int64_t)io[IO_START];
+  sc.count = (int64_t)io[IO_COUNT];
+  sc.flags = (int)io[IO_FLAGS];
+  sc.room = (int64_t)io[IO_MAX_RECORDS];
+  sc.deadline = io[IO_BUDGET] > 0 ? monotonic_ms() + io[IO_BUDGET] : 0;
+  sc.rsize = R_FIXED + 2 * sc.fields + ((sc.flags & SCAN_LABELS) ? LABEL_BYTES / 8 : 0);
+  io[IO_RECORD_SIZE] = sc.rsize;
+  io[IO_BUSY] = 0;
+  io[IO_SCANNED] = 0;
+  if (sc.count > sc.room) sc.count = sc.room;
+  if (sc.fields < 1 || sc.fields > 32 || sc.start < 0 || sc.count < 0 ||
+      sc.header + (size_t)(sc.start + sc.count) * sc.stride > length) {
+    return -EINVAL;
+  }
+  return guarded(sc.base, length, scan_slots, &sc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Processes and threads.                                                    */
 
 int32_t ms_getpid(void) { return (int32_t)getpid(); }
 
 uint32_t ms_geteuid(void) { return (uint32_t)geteuid(); }
 
-/* The kernel's id of the calling thread; unique among live threads. */
-int32_t ms_gettid(void) {
+static int32_t current_tid(void) {
 #if defined(__linux__)
   return (int32_t)syscall(SYS_gettid);
 #elif defined(__APPLE__)
@@ -122,20 +478,50 @@ int32_t ms_gettid(void) {
 #endif
 }
 
+/* The kernel's id of the calling thread; unique among live threads. */
+int32_t ms_gettid(void) { return current_tid(); }
+
 /*
- * Liveness evidence: the start time of thread `tid` of process `pid`, in
- * clock ticks since boot (field 22 of /proc/<pid>/task/<tid>/stat). A thread
- * that is gone, or a zombie, gives -ESRCH. A reused pid or tid gives a
- * different start time, so (pid, tid, start time) names one thread forever.
- * Without /proc only the process is checked and 0 means "alive, no token".
+ * Whether thread `tid` (of process `pid`, or of any process when pid is 0)
+ * exists: 0 yes, -ESRCH certainly not, another -errno when it cannot tell.
+ * A signal 0 is never delivered; EPERM means it exists but is not ours.
+ */
+static int32_t thread_exists(int32_t pid, int32_t tid) {
+#if defined(__linux__)
+  long rc = pid > 0 ? syscall(SYS_tgkill, pid, tid, 0) : syscall(SYS_tkill, tid, 0);
+  if (rc == 0 || errno == EPERM) return 0;
+  return -errno;
+#else
+  (void)tid;
+  if (kill(pid > 0 ? pid : tid, 0) == 0 || errno == EPERM) return 0;
+  return -errno;
+#endif
+}
+
+int32_t ms_thread_exists(int32_t pid, int32_t tid) { return thread_exists(pid, tid); }
+
+/*
+ * Liveness evidence: the start time of thread `tid` of process `pid` (pid 0:
+ * of whatever process it belongs to), in clock ticks since boot (field 22 of
+ * /proc/<pid>/task/<tid>/stat). -ESRCH means certainly dead: no such thread,
+ * or a zombie. A file that cannot be seen is not proof of death (hidepid=2
+ * hides other users' processes): the kernel is asked whether the thread
+ * exists, and without proof -EACCES ("cannot tell") comes back. A reused pid
+ * or tid gives a different start time, so (pid, tid, start) names one thread
+ * forever. Without /proc, 0 means "alive, no start time".
  */
 double ms_thread_start(int32_t pid, int32_t tid) {
 #if defined(__linux__)
   char path[64];
   char buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)(pid > 0 ? pid : tid), (int)tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  if (fd < 0) {
+    int e = errno;
+    if (e != ENOENT && e != EACCES && e != EPERM) return -e;
+    int x = thread_exists(pid, tid);
+    return x == -ESRCH ? -ESRCH : -EACCES;
+  }
   ssize_t n = read(fd, buf, sizeof buf - 1);
   int e = errno;
   close(fd);
@@ -156,9 +542,7 @@ double ms_thread_start(int32_t pid, int32_t tid) {
   for (; *p >= '0' && *p <= '9'; p++) ticks = ticks * 10 + (*p - '0');
   return ticks;
 #else
-  (void)tid;
-  if (kill(pid, 0) != 0 && errno == ESRCH) return -ESRCH;
-  return 0;
+  return thread_exists(pid, tid) == -ESRCH ? -ESRCH : 0;
 #endif
 }
 
@@ -180,3 +564,91 @@ void ms_sleep_ms(double ms) {
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Release at exit: every claimed slot, tracked with its owner thread.       */
+
+struct claim {
+  uint64_t *owner; /* the slot's owner word */
+  uint64_t id;     /* the owner id written there by the claim */
+  int32_t tid;     /* the claiming thread */
+};
+
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct claim *claims;
+static size_t claims_len, claims_cap;
+static pthread_key_t thread_key;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+/* Give back every tracked claim matching `tid` (0: all), or inside [lo, hi) when lo is set. */
+static void release_where(int32_t tid, const char *lo, const char *hi) {
+  pthread_mutex_lock(&claims_lock);
+  size_t keep = 0;
+  for (size_t i = 0; i < claims_len; i++) {
+    struct claim c = claims[i];
+    const char *at = (const char *)c.owner;
+    int match = lo != NULL ? (at >= lo && at < hi) : (tid == 0 || c.tid == tid);
+    if (match) cas_u64(c.owner, c.id, 0); /* fails harmlessly if the slot changed hands */
+    else claims[keep++] = c;
+  }
+  claims_len = keep;
+  pthread_mutex_unlock(&claims_lock);
+}
+
+static void release_tracked_in(const char *lo, const char *hi) { release_where(0, lo, hi); }
+
+static void on_thread_exit(void *unused) {
+  (void)unused;
+  release_where(current_tid(), NULL, NULL);
+}
+
+static void on_process_exit(void) { release_where(0, NULL, NULL); }
+
+static void install_hooks(void) {
+  pthread_key_create(&thread_key, on_thread_exit);
+  atexit(on_process_exit);
+}
+
+/*
+ * Track a claim made by the calling thread: the owner word at
+ * `base + offset` now holds `id`. When this thread ends, or the process
+ * exits, the slot is released with CAS(id -> 0). Returns 0 or -ENOMEM.
+ */
+int32_t ms_track(double base, double offset, double id) {
+  pthread_once(&hooks_once, install_hooks);
+  /* A non-null value makes the key's destructor run when this thread ends. */
+  pthread_setspecific(thread_key, (void *)1);
+  pthread_mutex_lock(&claims_lock);
+  if (claims_len == claims_cap) {
+    size_t cap = claims_cap ? claims_cap * 2 : 64;
+    struct claim *grown = realloc(claims, cap * sizeof *grown);
+    if (grown == NULL) {
+      pthread_mutex_unlock(&claims_lock);
+      return -ENOMEM;
+    }
+    claims = grown;
+    claims_cap = cap;
+  }
+  claims[claims_len].owner = (uint64_t *)((uintptr_t)base + (size_t)offset);
+  claims[claims_len].id = (uint64_t)id;
+  claims[claims_len].tid = current_tid();
+  claims_len++;
+  pthread_mutex_unlock(&claims_lock);
+  return 0;
+}
+
+/* Stop tracking the claim at `base + offset` (released by JavaScript). */
+void ms_untrack(double base, double offset) {
+  uint64_t *owner = (uint64_t *)((uintptr_t)base + (size_t)offset);
+  pthread_mutex_lock(&claims_lock);
+  for (size_t i = 0; i < claims_len; i++) {
+    if (claims[i].owner == owner) {
+      claims[i] = claims[--claims_len];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&claims_lock);
+}
+
+/* Release every claim of this process (the main thread's exit hook: Workers may still run). */
+void ms_release_all(void) { release_where(0, NULL, NULL); }

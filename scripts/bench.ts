@@ -38,8 +38,7 @@ import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { do_not_optimize, measure } from "mitata";
 import { getOrRegisterSlot, memoryRegistry, MemoryStatsRegistry, updateArenaStats } from "../mod.ts";
-import { platform } from "../src/ffi/mod.ts";
-import { OpenKind } from "../src/ffi/types.ts";
+import { OpenKind, shim } from "../src/ffi/mod.ts";
 import { geometry, S, slotOffset } from "../src/layout.ts";
 import { openSegment } from "../src/segment.ts";
 import { CONTROL_BYTES, PADDED_STRIDE, UNPADDED_STRIDE } from "./bench_child.ts";
@@ -294,7 +293,7 @@ async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
   const defaultName = uniqueName("default");
   process.env.MEMSTATS_SEGMENT = defaultName;
   const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
-  const seg = openSegment(platform(), name);
+  const seg = openSegment(name);
   try {
     const loops = hotLoops(seg, reg);
     const names = Object.keys(loops);
@@ -492,7 +491,7 @@ async function roundTrip(smoke: boolean, r: SuiteResult): Promise<void> {
 
 async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
   r.writers = [];
-  const p = platform();
+  const nat = shim();
   const ops = smoke ? 100_000 : 100_000_000;
   const reps = smoke ? 1 : 5;
   const layouts = [
@@ -507,12 +506,13 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
       for (let rep = 0; rep < reps; rep++) {
         const control = uniqueName("ctl");
         const segName = uniqueName("w");
-        const fd = p.shim.open(control, OpenKind.createExclusive, 0o600);
+        const fd = nat.ms_open(control, OpenKind.createExclusive, 0o600);
         if (fd < 0) throw new Error(`create ${control}: ${fd}`);
-        p.shim.ftruncate(fd, CONTROL_BYTES);
-        const map = p.shim.map(fd, CONTROL_BYTES, false);
-        p.shim.close(fd);
-        if (typeof map === "number") throw new Error(`map: ${map}`);
+        nat.ms_ftruncate(fd, CONTROL_BYTES);
+        const address = nat.ms_map(fd, CONTROL_BYTES, 0);
+        nat.ms_close(fd);
+        if (address < 0) throw new Error(`map: ${address}`);
+        const map = { buffer: nat.arrayBuffer(address, CONTROL_BYTES) };
         const reg = L.config === "api" ? MemoryStatsRegistry.open(segName, { capacity: 64 }) : undefined;
         try {
           const ctl = new Int32Array(map.buffer, 0, 16);
@@ -532,8 +532,8 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
           total.push((n * ops) / slowest * 1e3); // million updates per second, all writers
         } finally {
           reg?.close();
-          p.shim.unmap(map);
-          p.shim.unlink(control);
+          nat.ms_unmap(address, CONTROL_BYTES);
+          nat.ms_unlink(control);
           unlinkQuietly(segName);
         }
       }

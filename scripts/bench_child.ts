@@ -19,8 +19,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { platform } from "../src/ffi/mod.ts";
-import { OpenKind } from "../src/ffi/types.ts";
+import { OpenKind, shim } from "../src/ffi/mod.ts";
 import { S, slotOffset, slotStrideFor } from "../src/layout.ts";
 import { openSegment } from "../src/segment.ts";
 
@@ -81,7 +80,7 @@ async function pingpong(
   const peer = await findPeer(reg, role === "ping" ? "pong" : "ping");
   // raw: the peer's value read with Atomics.load on the high word of its f64
   // (for integers below 2^21 the low word is zero), as a scanning reader does.
-  const seg = openSegment(platform(), name);
+  const seg = openSegment(name);
   const hiWord = (slotOffset(seg.geometry, peer) + S.values) / 4 + 1;
   const cv = new Float64Array(1);
   const cu = new Uint32Array(cv.buffer);
@@ -127,12 +126,13 @@ async function pingpong(
 }
 
 function writer(control: string, config: string, name: string, slot: number, ops: number): void {
-  const p = platform();
-  const fd = p.shim.open(control, OpenKind.attach, 0);
+  const nat = shim();
+  const fd = nat.ms_open(control, OpenKind.attach, 0);
   if (fd < 0) throw new Error(`open ${control}: ${fd}`);
-  const m = p.shim.map(fd, CONTROL_BYTES, false);
-  p.shim.close(fd);
-  if (typeof m === "number") throw new Error(`map ${control}: ${m}`);
+  const address = nat.ms_map(fd, CONTROL_BYTES, 0);
+  nat.ms_close(fd);
+  if (address < 0) throw new Error(`map ${control}: ${address}`);
+  const m = { buffer: nat.arrayBuffer(address, CONTROL_BYTES) };
   const ctl = new Int32Array(m.buffer, 0, 16);
   const f = new Float64Array(m.buffer);
   let reg: MemoryStatsRegistry | undefined;
@@ -164,7 +164,7 @@ function writer(control: string, config: string, name: string, slot: number, ops
   const t1 = performance.now();
   const ns = (t1 - t0) * 1e6;
   reg?.close();
-  p.shim.unmap(m);
+  nat.ms_unmap(address, CONTROL_BYTES);
   // Wall-clock start and end (ms since the epoch), so the parent can check the writers overlapped.
   say({ ns, ops, start: performance.timeOrigin + t0, end: performance.timeOrigin + t1 });
 }

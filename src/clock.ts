@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Platform } from "./ffi/mod.ts";
+import type { Runtime } from "./runtime/mod.ts";
 
 /** Refresh period of the coarse clock. */
 export const CLOCK_TICK_MS = 100;
@@ -19,7 +19,7 @@ let holders = 0;
 let stop: (() => void) | undefined;
 
 /** Keep the clock ticking while the caller owns a slot. */
-export function retainClock(p: Platform): void {
+export function retainClock(p: Runtime): void {
   clock.now = Date.now();
   holders++;
   // The timer stops itself at its first tick without holders, not at the last release: a thread

@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { platform } from "./ffi/mod.ts";
+import { shim } from "./ffi/mod.ts";
 import { defaultSegmentName } from "./names.ts";
 import { MemoryStatsRegistry } from "./registry.ts";
+import { runtime } from "./runtime/mod.ts";
 import type { SlotHandle } from "./slot.ts";
 
 /** Environment variable naming the default segment. */
@@ -32,8 +33,7 @@ let lastFullAt = -Infinity;
  * ```
  */
 export function defaultSegment(): string {
-  const p = platform();
-  return p.env(SEGMENT_ENV) || defaultSegmentName(p.shim.euid());
+  return runtime().env(SEGMENT_ENV) || defaultSegmentName(shim().ms_geteuid());
 }
 
 /**

@@ -12,8 +12,8 @@
  */
 import { writeFileSync, writeSync } from "node:fs";
 import { MemstatsError } from "./errors.ts";
-import { platform } from "./ffi/mod.ts";
-import type { DiagnosticSignal } from "./ffi/types.ts";
+import { shim } from "./ffi/mod.ts";
+import { type DiagnosticSignal, runtime } from "./runtime/mod.ts";
 import { MemoryStatsRegistry } from "./registry.ts";
 import { overflowWarning, type Snapshot, snapshotJson, takeSnapshot } from "./report.ts";
 import { formatValue, renderTable } from "./report_text.ts";
@@ -59,11 +59,13 @@ export interface DiagnosticsOptions {
  * reg.close();
  * ```
  */
-export interface Diagnostics {
+export interface Diagnostics extends Disposable {
   /** The text report, now. */
   report(): string;
   /** Remove the signal listener and cancel the exit report. Idempotent. */
   uninstall(): void;
+  /** Same as {@linkcode Diagnostics.uninstall}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 /** The text report of a snapshot: a heading, tracked threads, the first field's total, the table, the warning. */
@@ -126,7 +128,8 @@ export function installDiagnostics(
   registry: MemoryStatsRegistry,
   options: DiagnosticsOptions = {},
 ): Diagnostics {
-  const p = platform();
+  const p = runtime();
+  const pid = shim().ms_getpid();
   const write = options.write ?? stderr;
   let plan: ExitPlan;
   try {
@@ -136,7 +139,7 @@ export function installDiagnostics(
   }
   const name = registry.name;
   let active = true;
-  const report = () => renderDiagnosticReport(takeSnapshot(registry), p.shim.pid());
+  const report = () => renderDiagnosticReport(takeSnapshot(registry), pid);
   const signal = options.signal === undefined ? "SIGQUIT" : options.signal;
   let removeListener: (() => void) | undefined;
   if (signal !== null) {
@@ -160,17 +163,15 @@ export function installDiagnostics(
   if (plan) {
     const chosen = plan;
     p.onExitFirst(() => {
-      if (active) exitReport(registry, name, chosen, write, p.shim.pid());
+      if (active) exitReport(registry, name, chosen, write, pid);
     });
   }
-  return {
-    report,
-    uninstall() {
-      active = false;
-      removeListener?.();
-      removeListener = undefined;
-    },
+  const uninstall = () => {
+    active = false;
+    removeListener?.();
+    removeListener = undefined;
   };
+  return { report, uninstall, [Symbol.dispose]: uninstall };
 }
 
 function exitReport(

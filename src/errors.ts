@@ -14,8 +14,10 @@ export type MemstatsErrorCode =
   | "NOT_FOUND"
   /** Permission denied, or the segment belongs to another user. */
   | "EACCES"
-  /** The file is not a memstats segment (magic, byte order, file type). */
+  /** The file is not a memstats segment (magic bytes, file type). */
   | "BAD_MAGIC"
+  /** The segment was written on a machine of the other byte order. */
+  | "BYTE_ORDER"
   /** The segment's layout major version is not one this code reads. */
   | "VERSION"
   /** The file is smaller than its header says, or was never initialised. */
@@ -26,6 +28,10 @@ export type MemstatsErrorCode =
   | "READ_ONLY"
   /** The native shim is missing, cannot be built or cannot be loaded. */
   | "SHIM"
+  /** The shared-memory file system is full: the segment's memory cannot be reserved or read. */
+  | "NO_SPACE"
+  /** The runtime refused a permission (Deno without the flag it needs); the message names the flags. */
+  | "PERMISSION"
   /** An argument is out of range (a value, a label, a field name, a mode). */
   | "INVALID_ARGUMENT"
   /** The registry was closed. */
@@ -66,6 +72,7 @@ const ERRNO_NAMES: Record<number, string> = {
   2: "ENOENT",
   3: "ESRCH",
   9: "EBADF",
+  14: "EFAULT",
   12: "ENOMEM",
   13: "EACCES",
   17: "EEXIST",
@@ -90,8 +97,11 @@ export const ERRNO = {
   ENOENT: 2,
   ESRCH: 3,
   EACCES: 13,
+  /** The shim's guarded read took a SIGBUS: the file shrank, or a page could not be supplied. */
+  EFAULT: 14,
   EEXIST: 17,
   EINVAL: 22,
+  ENOSPC: 28,
   ELOOP: 40,
   /** The shim's own code: the name exists but is not a regular file. */
   ENOTREG: 10001,

@@ -1,5 +1,5 @@
 /**
- * Layout v1 of a memstats segment: the one source of truth for every offset,
+ * Layout 1.1 of a memstats segment: the one source of truth for every offset,
  * size and constant. `docs/FORMAT.md` documents the same bytes for readers in
  * other languages; `tests/layout.test.ts` checks that the two agree.
  *
@@ -24,8 +24,8 @@ export const MAGIC: Uint8Array = new Uint8Array([
 ]);
 /** Layout major version: a reader refuses any other major. */
 export const VERSION_MAJOR = 1;
-/** Layout minor version: additions that older readers may ignore. */
-export const VERSION_MINOR = 0;
+/** Layout minor version: additions that older readers may ignore (1.1 added field kinds). */
+export const VERSION_MINOR = 1;
 /** Written as a u32; reads back as 0x04030201 on a machine of the other byte order. */
 export const ENDIAN_MARKER = 0x01020304;
 
@@ -67,9 +67,19 @@ export const H = {
   reclaimedCount: 64, // u64
   createdAt: 72, // f64, ms since the Unix epoch
   creatorPid: 80, // u32
-  reserved: 84, // up to 128, zero
+  reserved: 84, // 12 bytes, zero
+  fieldKinds: 96, // u8[32], one FIELD_KIND_* per field (1.1; zero in 1.0: per thread)
   fieldNames: 128, // fieldCount * 32 bytes
 } as const;
+
+/** Field kind: a figure of the thread; totals sum it over slots. */
+export const FIELD_KIND_THREAD = 0;
+/**
+ * Field kind: a figure of the whole process (every thread of a process
+ * reports the same, e.g. its resident set size); totals count each process
+ * once, with the largest value among its live slots.
+ */
+export const FIELD_KIND_PROCESS = 1;
 
 /** Size of the fixed part of the header, before the field names. */
 export const HEADER_FIXED = 128;

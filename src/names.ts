@@ -35,13 +35,52 @@ export function validateSegmentName(name: unknown): asserts name is string {
   throw new MemstatsError("INVALID_NAME", `invalid segment name ${JSON.stringify(name)}: ${why}`, name);
 }
 
-/** Throws `SCHEMA` unless `fields` is a non-empty list of unique valid field names. */
-export function validateFields(fields: unknown): asserts fields is readonly string[] {
+/**
+ * How a field's totals are counted: `"thread"` figures are summed over
+ * slots; a `"process"` figure describes a whole process (every thread of it
+ * reports the same, like the resident set size), so totals count each
+ * process once.
+ */
+export type FieldKind = "thread" | "process";
+
+/**
+ * A field when creating a segment: its name (a per-thread figure), or its
+ * name and kind.
+ *
+ * @example
+ * ```ts
+ * import { type FieldSpec, MemoryStatsRegistry } from "@memstats/shm";
+ * const fields: FieldSpec[] = ["arena_bytes", { name: "rss_bytes", kind: "process" }];
+ * MemoryStatsRegistry.open("/memstats-app", { fields }).close();
+ * ```
+ */
+export type FieldSpec = string | { readonly name: string; readonly kind: FieldKind };
+
+/** Field names and kinds, in slot order. */
+export interface FieldList {
+  /** Names. */
+  readonly names: readonly string[];
+  /** Kinds, one per name. */
+  readonly kinds: readonly FieldKind[];
+}
+
+/** Throws `SCHEMA` unless `fields` is 1 to 32 valid, unique field specs; returns names and kinds. */
+export function validateFields(fields: unknown): FieldList {
   if (!Array.isArray(fields) || fields.length === 0 || fields.length > MAX_FIELDS) {
     throw new MemstatsError("SCHEMA", `fields must be an array of 1 to ${MAX_FIELDS} names`);
   }
   const seen = new Set<string>();
-  for (const f of fields) {
+  const kinds: FieldKind[] = [];
+  for (const spec of fields) {
+    const f = typeof spec === "object" && spec !== null ? (spec as { name?: unknown }).name : spec;
+    const kind = typeof spec === "object" && spec !== null ? (spec as { kind?: unknown }).kind : "thread";
+    if (kind !== "thread" && kind !== "process") {
+      throw new MemstatsError(
+        "SCHEMA",
+        `field ${JSON.stringify(f)} has kind ${JSON.stringify(kind)}; use "thread" or "process"`,
+      );
+    }
+    kinds.push(kind);
     if (typeof f !== "string" || !FIELD_NAME_PATTERN.test(f)) {
       throw new MemstatsError(
         "SCHEMA",
@@ -53,6 +92,7 @@ export function validateFields(fields: unknown): asserts fields is readonly stri
     if (seen.has(f)) throw new MemstatsError("SCHEMA", `field ${JSON.stringify(f)} is listed twice`);
     seen.add(f);
   }
+  return { names: [...seen], kinds };
 }
 
 const encoder = new TextEncoder();

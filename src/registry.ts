@@ -6,16 +6,10 @@
  * read the whole table at any time, without locks and without asking the
  * writers.
  *
- * # Design
- *
- * The in-process original keeps a global array of slots; here the array is a
- * `shm_open` segment mapped by every participant, so the slot claim is a
- * compare-and-swap across processes and the owner can die at any point.
- *
  * ```text
  * ┌──────────────────────────── segment /memstats-1000 ─────────────────────────────┐
- * │ header (64-byte lines): magic, version, geometry, field names, state=READY,     │
- * │                         nextOwnerId, overflowCount, reclaimedCount, createdAt    │
+ * │ header (64-byte lines): magic, version, geometry, field names and kinds,        │
+ * │                         state=READY, nextOwnerId, overflowCount, reclaimedCount  │
  * ├──────────────────────────────────────────────────────────────────────────────────┤
  * │ slot 0 (stride: whole cache lines)     │ slot 1                │ ... slot N-1    │
  * │  owner  u64  0 | claiming | owner id   │  owner  u64           │                 │
@@ -24,55 +18,47 @@
  * │  registeredAt, updatedAt, label        │                       │                 │
  * │  values f64[fields], peaks f64[fields] │                       │                 │
  * └──────────────────────────────────────────────────────────────────────────────────┘
- *   writer: CAS 0 → claim word, fill slot, CAS claim word → id; then plain stores
- *   reader: load owner, seq, fields, seq, owner; retry if any moved
- *   reclaim: owner's (pid, tid, start time) gone from /proc → CAS id → 0
+ *   writer (claim.ts, slot.ts): CAS 0 → claim word, fill, CAS → id; then plain stores
+ *   reader (reader.ts, table.ts): seq, owner, copy, owner, seq; dead owners left out
+ *   reclaim (claim.ts): owner's (pid, tid, start time) gone → CAS id → 0
  * ```
  *
- * Where the original is weak we go further: slots are released on exit and
- * reclaimed from owners that died without running any hook (SIGKILL, a
- * terminated Worker), a reused pid never passes for a live owner because the
- * kernel's thread start time is part of the evidence, and slots are padded
- * to whole cache lines so two writers never share one.
- *
- * # Performance
- *
- * - **Registration**: one CAS per thread plus a dozen stores; a full table
- *   first reclaims dead slots (one `/proc` read per active slot).
- * - **Updates**: one aligned 8-byte store of the value, a compare for the
- *   peak, one store of a coarse clock. No allocation, no call, no BigInt.
- * - **Reads**: a linear scan; free slots cost two plain loads, active ones a
- *   seqlock-validated copy of their values.
- *
- * See `BENCHMARKS.md` for the figures, `docs/FORMAT.md` for every byte.
+ * This class is the facade: it opens segments, hands out slot handles, and
+ * builds reads. The protocol lives in `claim.ts` (writers) and `reader.ts`
+ * (readers); `docs/FORMAT.md` describes every byte and every memory order.
  *
  * @module
  */
 import { releaseClock, retainClock } from "./clock.ts";
+import { claimSlot, census, reclaimDead, releaseSlot } from "./claim.ts";
 import { MemstatsError } from "./errors.ts";
-import { type Platform, platform } from "./ffi/mod.ts";
-import { CLAIMING_BIT, LABEL_SIZE, S, slotOffset, VERSION_MAJOR } from "./layout.ts";
-import { claimerIsDead, claimWord, currentEvidence, type Evidence, ownerIsDead } from "./liveness.ts";
-import { encodeLabel, validateSegmentName } from "./names.ts";
+import { type NativeShim, shim } from "./ffi/mod.ts";
+import { slotOffset, VERSION_MAJOR } from "./layout.ts";
+import { currentEvidence, type Evidence, OwnerJudge } from "./liveness.ts";
+import { encodeLabel, type FieldKind, validateSegmentName } from "./names.ts";
+import { readCounters } from "./reader.ts";
+import { runtime } from "./runtime/mod.ts";
+import { openSegment, type Segment, type SegmentFileInfo, type SegmentOptions, unlinkSegment } from "./segment.ts";
+import { detachSlot, Slot, type SlotHandle } from "./slot.ts";
 import {
-  aggregate,
+  aggregateOf,
   type AggregateMemoryStats,
-  perThread,
-  readEvidence,
-  readSlot,
+  Columns,
+  rowRecord,
+  rows,
+  type TableSnapshot,
   type ThreadMemoryStats,
-} from "./reader.ts";
-import {
-  openSegment,
-  type Segment,
-  type SegmentFileInfo,
-  type SegmentOptions,
-  unlinkSegment,
-} from "./segment.ts";
-import { SlotHandle } from "./slot.ts";
+} from "./table.ts";
 
 /** Options for {@linkcode MemoryStatsRegistry.open}. */
-export type OpenOptions = SegmentOptions;
+export interface OpenOptions extends SegmentOptions {
+  /**
+   * The most a read (`aggregateStats()`, `perThreadStats()`, `snapshot()`)
+   * may take, in ms (default 1000); slots not reached in time are counted
+   * as skipped. Bounds a reader facing a huge or hostile table.
+   */
+  readBudgetMs?: number;
+}
 
 /** Options for {@linkcode MemoryStatsRegistry.register}. */
 export interface RegisterOptions {
@@ -84,12 +70,14 @@ export interface RegisterOptions {
 export interface SegmentInfo {
   /** Segment name. */
   readonly name: string;
-  /** Layout version, e.g. `"1.0"`. */
+  /** Layout version, e.g. `"1.1"`. */
   readonly layoutVersion: string;
   /** Number of slots. */
   readonly capacity: number;
   /** Field names. */
   readonly fields: readonly string[];
+  /** Field kinds, one per field. */
+  readonly kinds: readonly FieldKind[];
   /** Bytes mapped. */
   readonly size: number;
   /** Creation time, ms since the epoch. */
@@ -100,17 +88,35 @@ export interface SegmentInfo {
   readonly file: SegmentFileInfo;
 }
 
+// After a reclaim on a full table frees nothing, registrations do not try again for this long:
+// a reclaim reads every slot's evidence, and a full table of live owners stays full.
+const RECLAIM_RETRY_MS = 1000;
+
 // Registries of this JS thread that may own slots, released at exit.
 const openRegistries = new Set<MemoryStatsRegistry>();
 let exitHookInstalled = false;
+let releaseAllOf: (r: MemoryStatsRegistry) => void;
+let ourEvidence: Evidence | undefined;
+const KEY = Symbol("MemoryStatsRegistry");
 
-function installExitHook(p: Platform): void {
+function evidence(n: NativeShim): Evidence {
+  return (ourEvidence ??= currentEvidence(n));
+}
+
+function installExitHook(n: NativeShim): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  p.onExit(() => {
-    for (const r of openRegistries) r.releaseAll();
+  const rt = runtime();
+  const main = rt.isMainThread;
+  rt.onExit(() => {
+    for (const r of openRegistries) releaseAllOf(r);
+    // The process is ending: its Workers' slots go too, even while the Workers still run.
+    if (main) n.ms_release_all();
   });
 }
+
+/** Mappings of registries dropped without `close()`: unmapped once nothing can reach them. */
+const dropped = new FinalizationRegistry<Segment>((seg) => seg.unmap());
 
 /**
  * A registry of per-thread memory figures shared by every process that opens
@@ -120,27 +126,35 @@ function installExitHook(p: Platform): void {
  * ```ts
  * import { MemoryStatsRegistry } from "@memstats/shm";
  *
- * const registry = MemoryStatsRegistry.open("/memstats-example");
+ * using registry = MemoryStatsRegistry.open("/memstats-example");
  * const slot = registry.register({ label: "main" });
  * if (slot !== null) registry.updateArena(slot, 1024);
  * console.log(registry.aggregateStats()); // { activeThreads: 1, totalArenaBytes: 1024, ... }
- * registry.close();
  * MemoryStatsRegistry.unlink("/memstats-example");
  * ```
  */
-export class MemoryStatsRegistry {
+export class MemoryStatsRegistry implements Disposable {
   readonly #seg: Segment;
-  readonly #platform: Platform;
   readonly #fieldIndex: ReadonlyMap<string, number>;
-  #handles: (SlotHandle | undefined)[] | undefined;
+  readonly #budget: number;
+  #handles: (Slot | undefined)[] | undefined;
   #owned = 0;
-  #evidence: Evidence | undefined;
+  #judge: OwnerJudge | undefined;
   #hint = 0;
   #closed = false;
+  #lastFruitlessReclaim = -Infinity;
+  #columns: Columns | undefined;
+  readonly #spare: Columns[] = [];
 
-  private constructor(p: Platform, seg: Segment) {
-    this.#platform = p;
+  static {
+    releaseAllOf = (r) => r.#releaseAll();
+  }
+
+  /** Not callable: use {@linkcode MemoryStatsRegistry.open}. */
+  private constructor(key: symbol, seg: Segment, budget: number) {
+    if (key !== KEY) throw new TypeError("use MemoryStatsRegistry.open()");
     this.#seg = seg;
+    this.#budget = budget;
     this.#fieldIndex = new Map(seg.fields.map((f, i) => [f, i]));
   }
 
@@ -148,21 +162,28 @@ export class MemoryStatsRegistry {
    * Create the segment `name` or attach to it.
    *
    * Creating: `capacity` slots (default 64) of `fields` (default
-   * `["arena_bytes"]`), mode `0o600`. Attaching: `capacity` and `fields`,
-   * when given, must match the segment's (`SCHEMA` otherwise).
+   * `["arena_bytes"]`), mode `0o600`, its memory reserved at once (a full
+   * /dev/shm is a `NO_SPACE` error, never a later crash). Attaching:
+   * `capacity` and `fields`, when given, must match the segment's
+   * (`SCHEMA` otherwise).
    *
    * @example
    * ```ts
    * import { MemoryStatsRegistry } from "@memstats/shm";
-   * const reader = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * using reader = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
    * for (const t of reader.perThreadStats()) console.log(t.label, t.arenaBytes);
-   * reader.close();
    * ```
    */
   static open(name: string, options: OpenOptions = {}): MemoryStatsRegistry {
     validateSegmentName(name); // before loading (or building) the shim: a bad name makes no system call
-    const p = platform();
-    return new MemoryStatsRegistry(p, openSegment(p, name, options));
+    const budget = options.readBudgetMs ?? 1000;
+    if (!(budget > 0)) {
+      throw new MemstatsError("INVALID_ARGUMENT", `readBudgetMs must be a number > 0, got ${budget}`);
+    }
+    const seg = openSegment(name, options);
+    const r = new MemoryStatsRegistry(KEY, seg, budget);
+    dropped.register(r, seg, r);
+    return r;
   }
 
   /**
@@ -178,7 +199,7 @@ export class MemoryStatsRegistry {
    */
   static unlink(name: string): boolean {
     validateSegmentName(name);
-    return unlinkSegment(platform(), name);
+    return unlinkSegment(name);
   }
 
   /** Segment name. */
@@ -196,6 +217,11 @@ export class MemoryStatsRegistry {
     return this.#seg.fields;
   }
 
+  /** Field kinds, one per field: `"thread"` (summed) or `"process"` (counted once per process). */
+  get fieldKinds(): readonly FieldKind[] {
+    return this.#seg.kinds;
+  }
+
   /** Whether the registry was opened with `readOnly: true`. */
   get readOnly(): boolean {
     return this.#seg.readOnly;
@@ -209,13 +235,13 @@ export class MemoryStatsRegistry {
   /** Registrations refused because the table was full. */
   get overflowCount(): number {
     this.#assertOpen();
-    return this.#seg.counter("overflowCount");
+    return readCounters(this.#seg).overflowCount;
   }
 
   /** Slots taken back from dead owners, ever. */
   get reclaimedCount(): number {
     this.#assertOpen();
-    return this.#seg.counter("reclaimedCount");
+    return readCounters(this.#seg).reclaimedCount;
   }
 
   /** Facts about the segment. */
@@ -227,6 +253,7 @@ export class MemoryStatsRegistry {
       layoutVersion: `${VERSION_MAJOR}.${seg.versionMinor}`,
       capacity: seg.geometry.capacity,
       fields: seg.fields,
+      kinds: seg.kinds,
       size: seg.geometry.totalSize,
       createdAt: seg.createdAt,
       creatorPid: seg.creatorPid,
@@ -250,29 +277,38 @@ export class MemoryStatsRegistry {
    * @example
    * ```ts
    * import { MemoryStatsRegistry } from "@memstats/shm";
-   * const reg = MemoryStatsRegistry.open("/memstats-example");
-   * const slot = reg.registerSlot({ label: "worker" });
+   * using reg = MemoryStatsRegistry.open("/memstats-example");
+   * using slot = reg.registerSlot({ label: "worker" });
    * slot?.set(4096);
-   * reg.close();
    * ```
    */
   registerSlot(options?: RegisterOptions): SlotHandle | null {
     this.#assertWritable();
     const label = encodeLabel(options?.label);
-    const ev = (this.#evidence ??= currentEvidence(this.#platform.shim));
-    let handle = this.#claimFree(ev, label);
-    // Full: free dead owners' slots and scan again. Racing registrants may take
-    // what we freed (or free slots themselves), so repeat while reclaim finds any.
-    for (let round = 0; handle === null && round < 8; round++) {
-      const freed = this.reclaim();
-      handle = this.#claimFree(ev, label);
-      if (freed === 0) break;
+    const seg = this.#seg;
+    const ev = evidence(seg.native);
+    let claim = claimSlot(seg, ev, label, this.#hint);
+    // Full: free dead owners' slots and scan again. Racing registrants may take what we freed
+    // (or free slots themselves), so repeat while reclaim finds any; after a reclaim that found
+    // nothing, a full table is trusted to stay full for a while.
+    const now = Date.now();
+    if (claim === null && now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS) {
+      for (let round = 0; claim === null && round < 8; round++) {
+        const freed = this.#reclaim();
+        claim = claimSlot(seg, ev, label, this.#hint);
+        if (freed === 0) {
+          if (claim === null) this.#lastFruitlessReclaim = now;
+          break;
+        }
+      }
     }
-    if (handle === null) {
-      this.#seg.bump("overflowCount");
+    if (claim === null) {
+      seg.bump("overflowCount");
       return null;
     }
-    return handle;
+    this.#hint = (claim.index + 1) % seg.geometry.capacity;
+    this.#lastFruitlessReclaim = -Infinity;
+    return this.#adopt(claim.index, claim.id);
   }
 
   /** The handle of a slot this registry owns, or undefined. */
@@ -281,40 +317,20 @@ export class MemoryStatsRegistry {
   }
 
   /**
-   * Set the first field of slot `slotIndex` (one atomic store). An index out
+   * Set the first field of slot `slotIndex` (one 8-byte store). An index out
    * of range, or of a slot this registry does not own, is ignored, as in the
    * seed.
    */
   updateArena(slotIndex: number, bytes: number): void {
     const h = this.#handles?.[slotIndex];
     if (h !== undefined) h.set(bytes);
-    else if (this.#seg.readOnly) this.#assertWritable();
+    else if (this.#seg.readOnly || this.#closed) this.#assertWritable();
   }
 
   /** Give slot `slotIndex` back if this registry owns it. */
   release(slotIndex: number): void {
     this.#assertWritable();
-    this.releaseSlot(slotIndex);
-  }
-
-  /** @internal Used by {@linkcode SlotHandle.release}. */
-  releaseSlot(index: number): void {
-    const h = this.#handles?.[index];
-    if (h === undefined) return;
-    h.detach();
-    this.#handles![index] = undefined;
-    this.#owned--;
-    releaseClock();
-    if (!this.#seg.mapped) return;
-    const ow = (slotOffset(this.#seg.geometry, index) + S.owner) / 8;
-    Atomics.compareExchange(this.#seg.u64, ow, BigInt(h.ownerId), 0n);
-    this.#hint = index;
-  }
-
-  /** @internal Release every slot this registry owns (exit hook, close). */
-  releaseAll(): void {
-    if (!this.#handles || this.#owned === 0) return;
-    for (let i = 0; i < this.#handles.length; i++) if (this.#handles[i]) this.releaseSlot(i);
+    this.#handles?.[slotIndex]?.release();
   }
 
   /**
@@ -324,14 +340,11 @@ export class MemoryStatsRegistry {
    */
   reclaim(): number {
     this.#assertWritable();
-    const seg = this.#seg;
-    let count = 0;
-    for (const { slot, owner } of this.#deadSlots()) {
-      const ow = (slotOffset(seg.geometry, slot) + S.owner) / 8;
-      if (Atomics.compareExchange(seg.u64, ow, owner, 0n) === owner) count++;
-    }
-    if (count > 0) seg.bump("reclaimedCount", BigInt(count));
-    return count;
+    return this.#reclaim();
+  }
+
+  #reclaim(): number {
+    return reclaimDead(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
   }
 
   /**
@@ -341,66 +354,91 @@ export class MemoryStatsRegistry {
    * @example
    * ```ts
    * import { MemoryStatsRegistry } from "@memstats/shm";
-   * const r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * using r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
    * if (r.ownerCensus().live === 0) console.log("nobody is writing");
-   * r.close();
    * ```
    */
   ownerCensus(): { live: number; dead: number } {
     this.#assertOpen();
-    let live = 0;
-    let dead = 0;
-    for (let i = 0; i < this.capacity; i++) {
-      const ev = readEvidence(this.#seg, i);
-      if (ev === null) continue;
-      if (this.#isDead(ev)) dead++;
-      else live++;
-    }
-    return { live, dead };
+    return census(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
   }
 
-  *#deadSlots(): Generator<{ slot: number; owner: bigint }> {
-    for (let i = 0; i < this.capacity; i++) {
-      const ev = readEvidence(this.#seg, i);
-      if (ev !== null && this.#isDead(ev)) yield { slot: i, owner: ev.owner };
-    }
-  }
-
-  /** Whether the owner (or claimer) a slot's evidence names is certainly gone. */
-  #isDead(ev: NonNullable<ReturnType<typeof readEvidence>>): boolean {
-    const shim = this.#platform.shim;
-    const ours = (this.#evidence ??= currentEvidence(shim));
-    return (ev.owner & CLAIMING_BIT) !== 0n
-      ? claimerIsDead(shim, ev.owner, ours)
-      : ownerIsDead(shim, ev, ours);
-  }
-
-  /** Totals over all active slots (the seed's `aggregate_stats`). */
+  /**
+   * Totals over live slots (the seed's `aggregate_stats`). Slots of dead
+   * owners are left out and counted in `deadSlots`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStatsRegistry } from "@memstats/shm";
+   * using r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * const { activeThreads, totals, deadSlots } = r.aggregateStats();
+   * console.log(activeThreads, totals, deadSlots);
+   * ```
+   */
   aggregateStats(): AggregateMemoryStats {
-    this.#assertOpen();
-    return aggregate(this.#seg);
+    return aggregateOf(this.#read(false));
   }
 
-  /** Every active slot (the seed's `per_thread_stats`). */
+  /**
+   * Every live slot (the seed's `per_thread_stats`), in slot order. The
+   * table is read when this is called; each record is built as it is
+   * iterated, and stays valid after.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStatsRegistry } from "@memstats/shm";
+   * using r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * for (const t of r.perThreadStats()) console.log(t.pid, t.tid, t.label, t.values);
+   * ```
+   */
   perThreadStats(): IterableIterator<ThreadMemoryStats> {
     this.#assertOpen();
-    return perThread(this.#seg);
+    const cols = this.#spare.pop() ?? new Columns(this.#seg.fields, this.#seg.kinds);
+    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true);
+    return rows(cols, () => this.#spare.push(cols));
   }
 
-  /** One slot's snapshot, or null when it is not active. */
+  /**
+   * One read of the table as reused columns (values and peaks per field,
+   * pids, tids, owner ids, times, labels, totals): the fastest way to read
+   * everything. Valid until the next `snapshot()` or `aggregateStats()` of
+   * this registry; copy what you keep.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStatsRegistry } from "@memstats/shm";
+   * using r = MemoryStatsRegistry.open("/memstats-1000", { readOnly: true });
+   * const t = r.snapshot();
+   * for (let k = 0; k < t.count; k++) console.log(t.pid[k], t.labels[k], t.values[0][k]);
+   * ```
+   */
+  snapshot(): TableSnapshot {
+    return this.#read(true);
+  }
+
+  /** One slot's snapshot, or null when it is not live. */
   slotStats(index: number): ThreadMemoryStats | null {
     this.#assertOpen();
-    if (!(index >= 0 && index < this.capacity)) return null;
-    return readSlot(this.#seg, index);
+    if (!(Number.isInteger(index) && index >= 0 && index < this.capacity)) return null;
+    const cols = new Columns(this.#seg.fields, this.#seg.kinds);
+    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true, index, 1);
+    return cols.count === 1 ? rowRecord(cols, 0) : null;
   }
 
   /** Release this registry's slots and unmap the segment. Idempotent. */
   close(): void {
     if (this.#closed) return;
-    if (!this.#seg.readOnly) this.releaseAll();
+    if (!this.#seg.readOnly) this.#releaseAll();
+    for (const h of this.#handles ?? []) if (h) detachSlot(h);
     this.#closed = true;
     openRegistries.delete(this);
+    dropped.unregister(this);
     this.#seg.unmap();
+  }
+
+  /** Same as {@linkcode MemoryStatsRegistry.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Whether {@linkcode MemoryStatsRegistry.close} has run. */
@@ -408,74 +446,61 @@ export class MemoryStatsRegistry {
     return this.#closed;
   }
 
-  #claimFree(ev: Evidence, label: Uint8Array): SlotHandle | null {
-    const seg = this.#seg;
-    const cap = seg.geometry.capacity;
-    const word = claimWord(ev);
-    for (let n = 0; n < cap; n++) {
-      const i = (this.#hint + n) % cap;
-      const off = slotOffset(seg.geometry, i);
-      const ow = (off + S.owner) / 8;
-      if (seg.u32[ow * 2] !== 0 || seg.u32[ow * 2 + 1] !== 0) continue; // cheap skip of taken slots
-      if (Atomics.compareExchange(seg.u64, ow, 0n, word) !== 0n) continue;
-      this.#fill(off, ev, label);
-      const id = seg.takeOwnerId();
-      // A CAS, not a store: if a reclaimer wrongly judged us dead, we must not overwrite its work.
-      if (Atomics.compareExchange(seg.u64, ow, word, id) !== word) continue;
-      this.#hint = (i + 1) % cap;
-      return this.#adopt(i, off, id);
-    }
-    return null;
+  #read(labels: boolean): Columns {
+    this.#assertOpen();
+    this.#columns ??= new Columns(this.#seg.fields, this.#seg.kinds);
+    return this.#columns.read(this.#seg, this.#ownerJudge(), this.#budget, labels);
   }
 
-  #fill(off: number, ev: Evidence, label: Uint8Array): void {
-    const { u8, u32, u64, f64, geometry: g } = this.#seg;
-    const now = Date.now();
-    u32[(off + S.flags) / 4] = 0;
-    u32[(off + S.pid) / 4] = ev.pid;
-    u32[(off + S.tid) / 4] = ev.tid;
-    u64[(off + S.token) / 8] = BigInt(ev.token);
-    u64[(off + S.pidNamespace) / 8] = BigInt(ev.pidNamespace);
-    f64[(off + S.registeredAt) / 8] = now;
-    f64[(off + S.updatedAt) / 8] = now;
-    u64[(off + S.reserved) / 8] = 0n;
-    u8.fill(0, off + S.label, off + S.label + LABEL_SIZE);
-    u8.set(label, off + S.label);
-    f64.fill(0, (off + S.values) / 8, (off + S.values) / 8 + 2 * g.fieldCount);
-    // Every claim moves seq (to the next even number: a dead writer may have left
-    // it odd), so a reader that read a torn owner word across this claim retries.
-    const sq = (off + S.seq) / 4;
-    Atomics.add(u32, sq, (Atomics.load(u32, sq) & 1) === 0 ? 2 : 1);
+  #ownerJudge(): OwnerJudge {
+    return (this.#judge ??= new OwnerJudge(
+      this.#seg.native,
+      this.#seg.geometry.capacity,
+      evidence(this.#seg.native),
+    ));
   }
 
-  #adopt(index: number, off: number, id: bigint): SlotHandle {
+  #adopt(index: number, id: number): SlotHandle {
     const seg = this.#seg;
-    const handle = new SlotHandle(
-      this,
-      seg.f64,
-      seg.u32,
-      off,
+    const handle = new Slot({
+      f64: seg.f64,
+      u32: seg.u32,
+      offset: slotOffset(seg.geometry, index),
       index,
-      Number(id),
-      seg.fields,
-      this.#fieldIndex,
-    );
+      ownerId: id,
+      fields: seg.fields,
+      fieldIndex: this.#fieldIndex,
+      fence: seg.native.ms_fence_release,
+      onRelease: (h) => this.#release(h),
+    });
     this.#handles ??= new Array(seg.geometry.capacity).fill(undefined);
     this.#handles[index] = handle;
     this.#owned++;
-    retainClock(this.#platform);
+    retainClock(runtime());
     openRegistries.add(this);
-    installExitHook(this.#platform);
+    installExitHook(seg.native);
     return handle;
+  }
+
+  #release(h: Slot): void {
+    if (this.#handles?.[h.index] !== h) return;
+    detachSlot(h);
+    this.#handles[h.index] = undefined;
+    this.#owned--;
+    releaseClock();
+    if (!this.#seg.mapped) return;
+    releaseSlot(this.#seg, h.index, h.ownerId);
+    this.#hint = h.index;
+  }
+
+  #releaseAll(): void {
+    if (!this.#handles || this.#owned === 0) return;
+    for (const h of this.#handles) if (h) this.#release(h);
   }
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new MemstatsError(
-        "CLOSED",
-        `registry for ${this.#seg.name} is closed; open it again`,
-        this.#seg.name,
-      );
+      throw new MemstatsError("CLOSED", `registry for ${this.#seg.name} is closed; open it again`, this.#seg.name);
     }
   }
 

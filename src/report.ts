@@ -9,15 +9,9 @@
  *
  * @module
  */
-import type { ThreadMemoryStats } from "./reader.ts";
+import type { FieldKind } from "./names.ts";
 import type { MemoryStatsRegistry } from "./registry.ts";
-
-/**
- * Fields that measure a whole process, not a thread (the sampler's resident
- * set size): every thread of a process reports the same figure, so a total
- * counts each process once (its largest reading) instead of once per thread.
- */
-export const PER_PROCESS_FIELDS: readonly string[] = ["rss_bytes"];
+import { fieldTotal, rowRecord, type ThreadMemoryStats, totalsRecord } from "./table.ts";
 
 /** Version of the JSON document {@linkcode snapshotJson} produces; bumped only on incompatible changes. */
 export const SNAPSHOT_SCHEMA_VERSION = 1;
@@ -32,21 +26,27 @@ export interface Snapshot {
   readonly capacity: number;
   /** Field names, in slot order. */
   readonly fields: readonly string[];
+  /** Field kinds, in slot order: how each total is counted. */
+  readonly kinds: readonly FieldKind[];
   /** Segment creation time, ms since the epoch. */
   readonly createdAt: number;
   /** Pid of the process that created the segment. */
   readonly creatorPid: number;
   /** When the snapshot was taken, ms since the epoch. */
   readonly takenAt: number;
-  /** Number of slots listed (active when read). */
+  /** Number of slots listed (live when read). */
   readonly activeThreads: number;
+  /** Slots whose owner is dead, awaiting reclaim: not listed, not in totals. */
+  readonly deadSlots: number;
+  /** Slots not read (a write stayed in progress, or the read's time budget ran out). */
+  readonly skippedSlots: number;
   /** Registrations refused because the table was full, ever. */
   readonly overflowCount: number;
   /** Slots taken back from dead owners, ever. */
   readonly reclaimedCount: number;
-  /** Sum of each field over the listed slots ({@linkcode PER_PROCESS_FIELDS}: over processes). */
+  /** Total of each field over the listed slots (a per-process field: once per process). */
   readonly totals: Readonly<Record<string, number>>;
-  /** The active slots, in slot order. */
+  /** The live slots, in slot order. */
   readonly slots: readonly ThreadMemoryStats[];
 }
 
@@ -64,38 +64,40 @@ export interface Snapshot {
  */
 export function takeSnapshot(registry: MemoryStatsRegistry): Snapshot {
   const info = registry.info;
-  const slots = [...registry.perThreadStats()];
+  const t = registry.snapshot();
+  const slots: ThreadMemoryStats[] = [];
+  for (let k = 0; k < t.count; k++) slots.push(rowRecord(t, k));
   return {
     name: info.name,
     layoutVersion: info.layoutVersion,
     capacity: info.capacity,
     fields: info.fields,
+    kinds: info.kinds,
     createdAt: info.createdAt,
     creatorPid: info.creatorPid,
-    takenAt: Date.now(),
-    activeThreads: slots.length,
-    overflowCount: registry.overflowCount,
-    reclaimedCount: registry.reclaimedCount,
-    totals: sumFields(info.fields, slots),
+    takenAt: t.takenAt,
+    activeThreads: t.count,
+    deadSlots: t.deadSlots,
+    skippedSlots: t.skippedSlots,
+    overflowCount: t.overflowCount,
+    reclaimedCount: t.reclaimedCount,
+    totals: totalsRecord(t),
     slots,
   };
 }
 
-/** Totals of `fields` over `slots`, counting per-process fields once per pid. */
+/** Totals of some records, counted as every read counts them (see `fieldTotal`). */
 export function sumFields(
   fields: readonly string[],
+  kinds: readonly FieldKind[],
   slots: readonly ThreadMemoryStats[],
 ): Record<string, number> {
+  const pids = slots.map((s) => s.pid);
+  const namespaces = slots.map(() => 0);
   const totals: Record<string, number> = {};
-  for (const f of fields) {
-    if (PER_PROCESS_FIELDS.includes(f)) {
-      const perPid = new Map<number, number>();
-      for (const s of slots) perPid.set(s.pid, Math.max(perPid.get(s.pid) ?? 0, s.values[f]));
-      totals[f] = [...perPid.values()].reduce((a, b) => a + b, 0);
-    } else {
-      totals[f] = slots.reduce((a, s) => a + s.values[f], 0);
-    }
-  }
+  fields.forEach((f, j) => {
+    totals[f] = fieldTotal(kinds[j], slots.length, slots.map((s) => s.values[f]), pids, namespaces);
+  });
   return totals;
 }
 
@@ -152,23 +154,29 @@ export interface SnapshotJson {
   capacity: number;
   /** Field names. */
   fields: string[];
+  /** Field kinds: `"thread"` (totals sum it) or `"process"` (totals count each process once). */
+  kinds: FieldKind[];
   /** Segment creation time, ms since the epoch. */
   createdAt: number;
   /** Pid of the creator. */
   creatorPid: number;
   /** Snapshot time, ms since the epoch. */
   takenAt: number;
-  /** Number of active slots (= slots.length). */
+  /** Number of live slots (= slots.length). */
   activeThreads: number;
+  /** Slots of dead owners awaiting reclaim (not in slots, not in totals). */
+  deadSlots: number;
+  /** Slots not read: a write stayed in progress, or the read ran out of time. */
+  skippedSlots: number;
   /** Refused registrations, ever. */
   overflowCount: number;
   /** Reclaimed slots, ever. */
   reclaimedCount: number;
   /** Capacity to raise to, present only when overflowCount > 0. */
   suggestedCapacity?: number;
-  /** Sum of each field over slots (per-process fields: over processes). */
+  /** Total of each field over slots (per-process fields: once per process). */
   totals: Record<string, number>;
-  /** Active slots, in slot order. */
+  /** Live slots, in slot order. */
   slots: SlotJson[];
 }
 
@@ -180,10 +188,13 @@ export function snapshotJson(s: Snapshot): SnapshotJson {
     layoutVersion: s.layoutVersion,
     capacity: s.capacity,
     fields: [...s.fields],
+    kinds: [...s.kinds],
     createdAt: s.createdAt,
     creatorPid: s.creatorPid,
     takenAt: s.takenAt,
     activeThreads: s.activeThreads,
+    deadSlots: s.deadSlots,
+    skippedSlots: s.skippedSlots,
     overflowCount: s.overflowCount,
     reclaimedCount: s.reclaimedCount,
     ...(s.overflowCount > 0 ? { suggestedCapacity: suggestedCapacity(s) } : {}),

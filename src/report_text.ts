@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { ThreadMemoryStats } from "./reader.ts";
+import type { ThreadMemoryStats } from "./table.ts";
 import { overflowWarning, type Snapshot } from "./report.ts";
 
 /** Colour functions; {@linkcode PLAIN} leaves text alone. */
@@ -149,8 +149,8 @@ function pad(s: string, w: number, right: boolean): string {
 /**
  * The slot table with a header row and a totals row. Each field cell is
  * `value / peak`; the totals row sums values (a sum of peaks taken at
- * different times would mean nothing; per-process fields count each
- * process once, see `PER_PROCESS_FIELDS`).
+ * different times would mean nothing; a per-process field counts each
+ * process once).
  */
 export function renderTable(snap: Snapshot, options: TableOptions = {}): string[] {
   const st = options.style ?? PLAIN;

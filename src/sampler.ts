@@ -12,14 +12,15 @@
  * @module
  */
 import { MemstatsError } from "./errors.ts";
-import { platform } from "./ffi/mod.ts";
-import type { RuntimeMemory } from "./ffi/types.ts";
+import { runtime, type RuntimeMemory } from "./runtime/mod.ts";
 import type { MemoryStatsRegistry } from "./registry.ts";
+import type { FieldSpec } from "./names.ts";
 import type { SlotHandle } from "./slot.ts";
 
 /**
- * The fields the sampler writes: `rss_bytes`, `heap_used_bytes`,
- * `heap_total_bytes`, `external_bytes`. Create the segment with them.
+ * The fields the sampler writes: `rss_bytes` (declared a per-process field:
+ * totals count each process once), `heap_used_bytes`, `heap_total_bytes`,
+ * `external_bytes`. Create the segment with them.
  *
  * @example
  * ```ts
@@ -29,12 +30,14 @@ import type { SlotHandle } from "./slot.ts";
  * reg.close();
  * ```
  */
-export const SAMPLER_FIELDS: readonly string[] = [
-  "rss_bytes",
+export const SAMPLER_FIELDS: readonly FieldSpec[] = [
+  { name: "rss_bytes", kind: "process" },
   "heap_used_bytes",
   "heap_total_bytes",
   "external_bytes",
 ];
+
+const SAMPLER_NAMES = SAMPLER_FIELDS.map((f) => (typeof f === "string" ? f : f.name));
 
 const SOURCE: Record<string, keyof RuntimeMemory> = {
   rss_bytes: "rss",
@@ -77,7 +80,7 @@ export interface SamplerOptions {
  * reg.close();
  * ```
  */
-export interface Sampler {
+export interface Sampler extends Disposable {
   /** The slot written, or null when the table was full (then the sampler does nothing). */
   readonly slot: SlotHandle | null;
   /** The fields written: those of {@linkcode SAMPLER_FIELDS} the segment has. */
@@ -90,6 +93,8 @@ export interface Sampler {
   sample(): void;
   /** Stop the timer; a slot the sampler registered itself is released. Idempotent. */
   stop(): void;
+  /** Same as {@linkcode Sampler.stop}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 /**
@@ -114,19 +119,19 @@ export function startSampler(registry: MemoryStatsRegistry, options: SamplerOpti
   if (!(Number.isFinite(intervalMs) && intervalMs >= 10)) {
     throw new MemstatsError("INVALID_ARGUMENT", `intervalMs must be a number >= 10, got ${intervalMs}`);
   }
-  const fields = SAMPLER_FIELDS.filter((f) => registry.fields.includes(f));
+  const fields = SAMPLER_NAMES.filter((f) => registry.fields.includes(f));
   if (fields.length === 0) {
     throw new MemstatsError(
       "SCHEMA",
       `segment ${registry.name} has fields [${registry.fields.join(", ")}], none of which the sampler ` +
-        `writes; create it with fields: ["arena_bytes", ...SAMPLER_FIELDS] (${SAMPLER_FIELDS.join(", ")})`,
+        `writes; create it with fields: ["arena_bytes", ...SAMPLER_FIELDS] (${SAMPLER_NAMES.join(", ")})`,
       registry.name,
     );
   }
   if (options.slot && options.slot.fields.join() !== registry.fields.join()) {
     throw new MemstatsError("INVALID_ARGUMENT", `the slot given does not belong to ${registry.name}`);
   }
-  const p = platform();
+  const p = runtime();
   const owned = options.slot === undefined;
   const slot = options.slot ?? registry.registerSlot({ label: options.label });
   const values: Record<string, number> = {};
@@ -142,6 +147,12 @@ export function startSampler(registry: MemoryStatsRegistry, options: SamplerOpti
     sample();
     stopTimer = p.unrefInterval(sample, intervalMs);
   }
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    stopTimer?.();
+    if (owned && slot !== null && !slot.released && !registry.closed) slot.release();
+  };
   return {
     slot,
     fields,
@@ -150,11 +161,7 @@ export function startSampler(registry: MemoryStatsRegistry, options: SamplerOpti
       return stopped;
     },
     sample,
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      stopTimer?.();
-      if (owned && slot !== null && !slot.released && !registry.closed) slot.release();
-    },
+    stop,
+    [Symbol.dispose]: stop,
   };
 }

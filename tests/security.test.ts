@@ -23,7 +23,7 @@ import {
 } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { platform } from "../src/ffi/mod.ts";
+import { shim } from "../src/ffi/mod.ts";
 import { cleanup, HERE, ROOT, runFile, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
 import type { Msg } from "./fixtures/lines.ts";
 
@@ -90,7 +90,7 @@ function asNobody(rt: Runtime, name: string, options: object, action = "", value
   const dir = mkdtempSync("/tmp/memstats-nobody-");
   try {
     chmodSync(dir, 0o755);
-    copyFileSync(platform().shim.path, `${dir}/lib.so`);
+    copyFileSync(shim().path, `${dir}/lib.so`);
     chmodSync(`${dir}/lib.so`, 0o644);
     mkdirSync(`${dir}/deno`);
     chownSync(`${dir}/deno`, NOBODY, NOBODY);
@@ -264,7 +264,7 @@ describe("security", () => {
       const dir = `${tmp}/memstats-shm-${NOBODY}`; // made by us (root), not by nobody
       mkdirSync(dir, { mode: 0o777 });
       chmodSync(dir, 0o777);
-      copyFileSync(platform().shim.path, `${dir}/${platform().shim.path.split("/").pop()}`);
+      copyFileSync(shim().path, `${dir}/${shim().path.split("/").pop()}`);
       const [cmd, argv] = nobodyArgs("bun", [uniqueName("planted"), "{}", "unlink"]);
       const r = spawnSync("runuser", [
         "-u",

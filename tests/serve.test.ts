@@ -6,14 +6,14 @@
  * taken port as a one-line error, and the error state while the segment is
  * removed, truncated or overwritten (the server keeps running and recovers).
  * The server runs in the runtime running this file, so the suite covers
- * both; Platform.serveHttp is also tested in-process.
+ * both; Runtime.serveHttp is also tested in-process.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, openSync, truncateSync, writeSync } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { platform } from "../src/ffi/mod.ts";
+import { runtime } from "../src/runtime/mod.ts";
 import {
   acceptsOpenMetrics,
   OPENMETRICS_CONTENT_TYPE,
@@ -102,12 +102,12 @@ describe("OpenMetrics rendering and content negotiation", () => {
   });
 });
 
-describe("Platform.serveHttp", () => {
+describe("Runtime.serveHttp", () => {
   it("serves a handler on a free port, reports a taken port as EADDRINUSE, and closes", async () => {
-    const p = platform();
+    const p = runtime();
     const server = p.serveHttp(
       { hostname: "127.0.0.1", port: 0 },
-      (req) => new Response(`hello ${new URL(req.url).pathname}`),
+      (req: Request) => new Response(`hello ${new URL(req.url).pathname}`),
     );
     let closed = false;
     try {

@@ -57,14 +57,14 @@ export class Tracker {
   sample(): void {
     if (this.#reg.closed) return;
     const slots = [...this.#reg.perThreadStats()];
-    const totals = sumFields(this.#reg.fields, slots);
+    const totals = sumFields(this.#reg.fields, this.#reg.fieldKinds, slots);
     this.#peakTotalArena = Math.max(this.#peakTotalArena, totals.arena_bytes);
     this.#peakTotalRss = Math.max(this.#peakTotalRss, totals.rss_bytes);
     const byPid = Map.groupBy(slots, (s) => s.pid);
     for (const [pid, mine] of byPid) {
       const p = this.#procs.get(pid) ??
         { pid, label: "", threads: 0, requests: 0, peakArena: 0, peakRss: 0 };
-      const sum = sumFields(this.#reg.fields, mine);
+      const sum = sumFields(this.#reg.fields, this.#reg.fieldKinds, mine);
       const main = mine.find((s) => s.tid === pid); // workers count jobs, the main thread requests
       p.label ||= main?.label ?? "";
       p.threads = Math.max(p.threads, mine.length);

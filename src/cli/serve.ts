@@ -9,8 +9,7 @@
  * @module
  */
 import process from "node:process";
-import { platform } from "../ffi/mod.ts";
-import type { HttpServer } from "../ffi/types.ts";
+import { type HttpServer, runtime } from "../runtime/mod.ts";
 import { createHandler, isLoopbackHost } from "../serve/app.ts";
 import { SegmentSource, type SourceState } from "../serve/source.ts";
 import { CliError, type OptionSpec, type Parsed, UsageError } from "./args.ts";
@@ -105,7 +104,7 @@ export async function serve(args: Parsed): Promise<number> {
   });
   let server: HttpServer;
   try {
-    server = platform().serveHttp({ hostname: host, port }, handler);
+    server = runtime().serveHttp({ hostname: host, port }, handler);
   } catch (e) {
     source.close();
     listenFailure(e, host, port);

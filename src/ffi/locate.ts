@@ -21,7 +21,7 @@ import { MemstatsError } from "../errors.ts";
 import { SHIM_SOURCE, SHIM_SOURCE_SHA256 } from "./shim_source.ts";
 
 /** Compiler flags; part of the cache key. */
-export const SHIM_CFLAGS: readonly string[] = ["-O2", "-shared", "-fPIC", "-std=c11", "-Wall"];
+export const SHIM_CFLAGS: readonly string[] = ["-O2", "-shared", "-fPIC", "-std=c11", "-pthread", "-Wall"];
 
 /** `linux-x64`, `darwin-arm64`, ... */
 export function platformTag(): string {
@@ -34,7 +34,8 @@ function libraryExtension(): string {
 
 /** The compiler arguments that build `src` into the library `out`. */
 export function shimCompileArgs(src: string, out: string): string[] {
-  return [...SHIM_CFLAGS, "-o", out, src, ...(process.platform === "linux" ? ["-lrt"] : [])];
+  // -z nodelete: the shim's thread-exit hook must stay loaded for as long as threads can exit.
+  return [...SHIM_CFLAGS, "-o", out, src, ...(process.platform === "linux" ? ["-Wl,-z,nodelete", "-lrt"] : [])];
 }
 
 /** The cache key: the source, the flags and the platform. */

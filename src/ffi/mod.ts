@@ -1,46 +1,32 @@
 /**
- * Picks the loader for the running runtime and loads the shim once per JS
- * thread (each Worker has its own isolate and loads its own copy).
+ * Loads the native shim once per JS thread (each Worker has its own isolate
+ * and its own copy of the bindings; the library itself is loaded once per
+ * process) with the loader of the running runtime.
  *
  * @module
  */
 import { MemstatsError } from "../errors.ts";
+import { runtime } from "../runtime/mod.ts";
 import { loadBun } from "./bun.ts";
 import { loadDeno } from "./deno.ts";
 import { locateShim } from "./locate.ts";
-import type { Platform } from "./types.ts";
+import { SHIM_ABI } from "./symbols.ts";
+import type { NativeShim } from "./types.ts";
 
-export type { Mapping, Platform, Shim } from "./types.ts";
+export type { NativeShim } from "./types.ts";
 export { OpenKind } from "./types.ts";
+export { SHIM_ABI } from "./symbols.ts";
 
-/** The shim ABI this code was written against; `ms_abi()` must return it. */
-export const SHIM_ABI = 1;
+let loaded: NativeShim | undefined;
 
-let loaded: Platform | undefined;
-
-function bootstrapEnv(name: string): string | undefined {
-  const g = globalThis as unknown as {
-    Deno?: { env: { get(n: string): string | undefined } };
-    process?: { env: Record<string, string | undefined> };
-  };
-  try {
-    return g.Deno ? g.Deno.env.get(name) : g.process?.env[name];
-  } catch {
-    return undefined;
-  }
-}
-
-/** The platform for this JS thread, loading the shim on first use. */
-export function platform(): Platform {
+/** The native shim for this JS thread, loading (or building) it on first use. */
+export function shim(): NativeShim {
   if (loaded) return loaded;
-  const g = globalThis as Record<string, unknown>;
-  const load = g.Bun ? loadBun : g.Deno ? loadDeno : undefined;
-  if (!load) {
-    throw new MemstatsError("SHIM", "memstats-shm needs Bun or Deno (their FFI); this runtime has neither");
-  }
-  const path = locateShim(bootstrapEnv);
+  const rt = runtime();
+  const path = locateShim((name) => rt.env(name));
+  let lib: NativeShim;
   try {
-    loaded = load(path, SHIM_ABI);
+    lib = rt.name === "bun" ? loadBun(path) : loadDeno(path);
   } catch (e) {
     throw new MemstatsError(
       "SHIM",
@@ -48,11 +34,14 @@ export function platform(): Platform {
         `Under Deno grant --allow-ffi; otherwise delete the file so it is rebuilt, or point MEMSTATS_SHIM_PATH at a good build`,
     );
   }
-  return loaded;
-}
-
-/** Unload the shim (tests); every registry of this thread must be closed first. */
-export function unloadPlatform(): void {
-  loaded?.unload();
-  loaded = undefined;
+  const abi = lib.ms_abi();
+  if (abi !== SHIM_ABI) {
+    throw new MemstatsError(
+      "SHIM",
+      `the native shim ${path} has ABI ${abi}, this code needs ${SHIM_ABI}; delete it so it is rebuilt, ` +
+        `or point MEMSTATS_SHIM_PATH at a build of this version's native/memstats_shim.c`,
+    );
+  }
+  loaded = lib;
+  return lib;
 }

@@ -1,0 +1,41 @@
+/**
+ * The running runtime's services, detected once per JS thread.
+ *
+ * @module
+ */
+import { MemstatsError } from "../errors.ts";
+import { bunRuntime } from "./bun.ts";
+import { denoRuntime } from "./deno.ts";
+import type { Runtime } from "./types.ts";
+
+export type {
+  DiagnosticSignal,
+  HttpHandler,
+  HttpServeOptions,
+  HttpServer,
+  ListenErrorCode,
+  Runtime,
+  RuntimeMemory,
+} from "./types.ts";
+
+let current: Runtime | undefined;
+
+/** Which runtime runs this code, without loading anything. */
+export function runtimeName(): Runtime["name"] | undefined {
+  const g = globalThis as Record<string, unknown>;
+  if (g.Bun) return "bun";
+  if (g.Deno) return "deno";
+  return undefined;
+}
+
+/** The services of the runtime running this JS thread. */
+export function runtime(): Runtime {
+  if (current) return current;
+  const name = runtimeName();
+  if (name === "bun") current = bunRuntime();
+  else if (name === "deno") current = denoRuntime();
+  else {
+    throw new MemstatsError("SHIM", "memstats-shm needs Bun or Deno (their FFI); this runtime has neither");
+  }
+  return current;
+}
