@@ -17,7 +17,7 @@
  */
 export { MemoryStatsRegistry } from "./src/registry.ts";
 export type { OpenOptions, RegisterOptions, SegmentInfo } from "./src/registry.ts";
-export type { SegmentFileInfo } from "./src/segment.ts";
+export type { SegmentFileInfo, SegmentOptions } from "./src/segment.ts";
 export type { FieldKind, FieldSpec } from "./src/names.ts";
 export type { SlotHandle } from "./src/slot.ts";
 export type { AggregateMemoryStats, TableSnapshot, ThreadMemoryStats } from "./src/table.ts";

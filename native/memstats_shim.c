@@ -311,7 +311,15 @@ enum {
   R_FIXED, /* values start here */
 };
 
-enum { SCAN_LABELS = 1, SCAN_CLAIMING = 2 };
+/*
+ * SCAN_LABELS: copy the label. SCAN_CLAIMING: also return slots being
+ * claimed (their owner word only). SCAN_EVIDENCE: accept a copy whose owner
+ * did not move even if `seq` is odd or moved: the owner's identity (pid,
+ * tid, token, namespace) is written only by a claim, before the owner id is,
+ * so it is consistent whenever the owner word is; the values may not be
+ * (a reclaimer needs the identity of an owner killed inside update()).
+ */
+enum { SCAN_LABELS = 1, SCAN_CLAIMING = 2, SCAN_EVIDENCE = 4 };
 
 /* Tries per slot in the first pass, and again after the pass, before it counts as busy. */
 enum { FIRST_TRIES = 2, LATER_TRIES = 2 };
@@ -368,7 +376,7 @@ static int copy_slot(const uint8_t *s, double *r, int fields, int flags) {
     r[R_SEQ] = s1;
     return 1;
   }
-  if ((s1 & 1) != 0 || s1 != s2) return -1;
+  if (!(flags & SCAN_EVIDENCE) && ((s1 & 1) != 0 || s1 != s2)) return -1;
   r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
   r[R_OWNER_LO] = (double)(uint32_t)o1;
   r[R_SEQ] = s1;

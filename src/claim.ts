@@ -34,7 +34,16 @@
 import type { NativeShim } from "./ffi/mod.ts";
 import { CLAIMING_BIT, LABEL_SIZE, S, slotOffset } from "./layout.ts";
 import { claimerIsDead, claimWord, type Evidence, type OwnerJudge } from "./liveness.ts";
-import { CHUNK, ownerOf, ownerWordOf, R, recordAt, SCAN_CLAIMING, scanBatch } from "./reader.ts";
+import {
+  CHUNK,
+  ownerOf,
+  ownerWordOf,
+  R,
+  recordAt,
+  SCAN_CLAIMING,
+  SCAN_EVIDENCE,
+  scanBatch,
+} from "./reader.ts";
 import type { Segment } from "./segment.ts";
 
 /** A slot claimed by the calling thread. */
@@ -105,32 +114,47 @@ export interface Taken {
   readonly dead: boolean;
 }
 
+/** How {@linkcode reclaimDead} and {@linkcode census} judge. */
+export interface JudgeOptions {
+  /** Check every owner in full now (default), or accept the judge's cached verdicts. */
+  readonly fresh?: boolean;
+  /** Stop at this `performance.now()` time (default: never). */
+  readonly deadline?: number;
+}
+
 /**
- * Judge every taken slot: active slots through `judge` (cached verdicts),
- * slots mid-claim by the evidence in their claim word.
+ * Judge every taken slot: active slots through `judge`, slots mid-claim by
+ * the evidence in their claim word.
  */
-function visitTaken(seg: Segment, judge: OwnerJudge, ours: Evidence, visit: (t: Taken) => void): void {
+function visitTaken(
+  seg: Segment,
+  judge: OwnerJudge,
+  ours: Evidence,
+  o: JudgeOptions,
+  visit: (t: Taken) => void,
+): void {
   const cap = seg.geometry.capacity;
   const native: NativeShim = seg.native;
   const now = Date.now();
+  const fresh = o.fresh !== false;
   for (let start = 0; start < cap; start += CHUNK) {
-    const b = scanBatch(seg, start, Math.min(CHUNK, cap - start), SCAN_CLAIMING);
+    if (o.deadline !== undefined && performance.now() > o.deadline) return;
+    const b = scanBatch(seg, start, Math.min(CHUNK, cap - start), SCAN_CLAIMING | SCAN_EVIDENCE);
     const io = b.io;
     for (let k = 0; k < b.count; k++) {
       const at = recordAt(b, k);
       const slot = io[at + R.slot];
       const word = ownerWordOf(io, at);
-      const dead = (word & CLAIMING_BIT) !== 0n
-        ? claimerIsDead(native, word, ours)
-        : !judge.alive(
-          slot,
-          ownerOf(io, at),
-          io[at + R.pid],
-          io[at + R.tid],
-          io[at + R.token],
-          io[at + R.pidNamespace],
-          now,
-        );
+      const dead = (word & CLAIMING_BIT) !== 0n ? claimerIsDead(native, word, ours) : !judge.alive(
+        slot,
+        ownerOf(io, at),
+        io[at + R.pid],
+        io[at + R.tid],
+        io[at + R.token],
+        io[at + R.pidNamespace],
+        now,
+        fresh,
+      );
       visit({ slot, word, dead });
     }
   }
@@ -141,9 +165,9 @@ function visitTaken(seg: Segment, judge: OwnerJudge, ours: Evidence, visit: (t: 
  * "Reclaiming"): CAS(observed -> 0), so a slot that changed hands meanwhile
  * is left alone. Returns how many were taken back.
  */
-export function reclaimDead(seg: Segment, judge: OwnerJudge, ours: Evidence): number {
+export function reclaimDead(seg: Segment, judge: OwnerJudge, ours: Evidence, o: JudgeOptions = {}): number {
   let count = 0;
-  visitTaken(seg, judge, ours, ({ slot, word, dead }) => {
+  visitTaken(seg, judge, ours, o, ({ slot, word, dead }) => {
     if (!dead) return;
     const ow = (slotOffset(seg.geometry, slot) + S.owner) / 8;
     if (Atomics.compareExchange(seg.u64, ow, word, 0n) === word) count++;
@@ -156,6 +180,6 @@ export function reclaimDead(seg: Segment, judge: OwnerJudge, ours: Evidence): nu
 export function census(seg: Segment, judge: OwnerJudge, ours: Evidence): { live: number; dead: number } {
   let live = 0;
   let dead = 0;
-  visitTaken(seg, judge, ours, (t) => (t.dead ? dead++ : live++));
+  visitTaken(seg, judge, ours, {}, (t) => (t.dead ? dead++ : live++));
   return { live, dead };
 }

@@ -91,16 +91,18 @@ export const FULL_CHECK_MS = 10_000;
  * Owner ids are never reused and the dead never come back: a "dead"
  * verdict stands for as long as the slot keeps that id. A "live" one is
  * checked again after {@linkcode RECHECK_MS}: with `tgkill` (does the
- * thread exist?), and with a full /proc check (is it the same thread?)
- * every {@linkcode FULL_CHECK_MS}.
+ * thread still exist? about 1 us), and with a full /proc check (is it the
+ * same thread, and not a zombie? about 10 us) every {@linkcode FULL_CHECK_MS}.
+ * A `fresh` judgement (reclaim, census) always makes the full check.
  */
 export class OwnerJudge {
   readonly #native: NativeShim;
   readonly #ours: Evidence;
-  // Per slot: the owner id judged, when (ms), when fully (ms); negative `at` means dead.
+  // Per slot: the owner id judged, when (ms; -1 means dead), and when fully (ms).
   readonly #id: Float64Array;
   readonly #at: Float64Array;
   readonly #fullAt: Float64Array;
+  #deaths = 0;
 
   constructor(native: NativeShim, capacity: number, ours: Evidence) {
     this.#native = native;
@@ -115,32 +117,43 @@ export class OwnerJudge {
     return this.#ours.pidNamespace;
   }
 
+  /** How many owners this judge has found dead, ever: a registrant on a full table retries when it grows. */
+  get deaths(): number {
+    return this.#deaths;
+  }
+
   /**
    * Whether owner `id` of `slot`, recorded as (pid, tid, token, pidNamespace),
    * is alive at time `now` (ms). Allocates nothing while the verdict stands.
    */
-  alive(slot: number, id: number, pid: number, tid: number, token: number, pidNamespace: number, now: number): boolean {
-    const at = this.#at[slot];
-    if (this.#id[slot] === id) {
-      if (at < 0) return false;
-      if (now - at < RECHECK_MS) return true;
-    }
-    return this.#judge(slot, id, { pid, tid, token, pidNamespace }, now);
-  }
-
-  #judge(slot: number, id: number, e: Evidence, now: number): boolean {
+  alive(
+    slot: number,
+    id: number,
+    pid: number,
+    tid: number,
+    token: number,
+    pidNamespace: number,
+    now: number,
+    fresh = false,
+  ): boolean {
     const same = this.#id[slot] === id;
+    if (same) {
+      const at = this.#at[slot];
+      if (at < 0) return false;
+      if (!fresh && now - at < RECHECK_MS) return true;
+    }
     let dead: boolean;
-    if (e.pidNamespace !== this.#ours.pidNamespace) {
+    if (pidNamespace !== this.#ours.pidNamespace) {
       dead = false; // cannot judge across namespaces
-    } else if (same && now - this.#fullAt[slot] < FULL_CHECK_MS) {
-      dead = this.#native.ms_thread_exists(e.pid, e.tid) === -ERRNO.ESRCH;
+    } else if (!fresh && same && now - this.#fullAt[slot] < FULL_CHECK_MS) {
+      dead = this.#native.ms_thread_exists(pid, tid) === -ERRNO.ESRCH;
     } else {
-      dead = ownerIsDead(this.#native, e, this.#ours);
+      dead = ownerIsDead(this.#native, { pid, tid, token, pidNamespace }, this.#ours);
       this.#fullAt[slot] = now;
     }
     this.#id[slot] = id;
     this.#at[slot] = dead ? -1 : now;
+    if (dead) this.#deaths++;
     return !dead;
   }
 }

@@ -79,6 +79,12 @@ export const R = {
 export const SCAN_LABELS = 1;
 /** Scan flag: also return slots being claimed (owner bit 63), with only their owner word. */
 export const SCAN_CLAIMING = 2;
+/**
+ * Scan flag: accept a copy whose owner word did not move even while `seq`
+ * is odd: the owner's identity is consistent then, its values may not be
+ * (for reclaim: an owner killed inside `update()` leaves `seq` odd forever).
+ */
+export const SCAN_EVIDENCE = 4;
 
 /** Slots per shim call: big enough that the call costs nothing, small enough to stay in cache. */
 export const CHUNK = 256;
@@ -191,7 +197,9 @@ function scanError(seg: Segment, rc: number): MemstatsError {
   }
   return new MemstatsError(
     "TRUNCATED",
-    `segment ${seg.name} was truncated while it was being read (it is ${size < 0 ? "gone" : `${size} bytes`}, ` +
+    `segment ${seg.name} was truncated while it was being read (it is ${
+      size < 0 ? "gone" : `${size} bytes`
+    }, ` +
       `${seg.geometry.totalSize} expected); open it again`,
     seg.name,
   );

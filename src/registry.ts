@@ -30,19 +30,25 @@
  * @module
  */
 import { releaseClock, retainClock } from "./clock.ts";
-import { claimSlot, census, reclaimDead, releaseSlot } from "./claim.ts";
+import { census, claimSlot, reclaimDead, releaseSlot } from "./claim.ts";
 import { MemstatsError } from "./errors.ts";
-import { type NativeShim, shim } from "./ffi/mod.ts";
+import type { NativeShim } from "./ffi/mod.ts";
 import { slotOffset, VERSION_MAJOR } from "./layout.ts";
 import { currentEvidence, type Evidence, OwnerJudge } from "./liveness.ts";
 import { encodeLabel, type FieldKind, validateSegmentName } from "./names.ts";
 import { readCounters } from "./reader.ts";
 import { runtime } from "./runtime/mod.ts";
-import { openSegment, type Segment, type SegmentFileInfo, type SegmentOptions, unlinkSegment } from "./segment.ts";
+import {
+  openSegment,
+  type Segment,
+  type SegmentFileInfo,
+  type SegmentOptions,
+  unlinkSegment,
+} from "./segment.ts";
 import { detachSlot, Slot, type SlotHandle } from "./slot.ts";
 import {
-  aggregateOf,
   type AggregateMemoryStats,
+  aggregateOf,
   Columns,
   rowRecord,
   rows,
@@ -88,9 +94,12 @@ export interface SegmentInfo {
   readonly file: SegmentFileInfo;
 }
 
-// After a reclaim on a full table frees nothing, registrations do not try again for this long:
-// a reclaim reads every slot's evidence, and a full table of live owners stays full.
+// After a reclaim on a full table frees nothing, registrations do not try again for this long
+// (unless a reader of this registry has since seen an owner die): a full table of live owners
+// stays full, and judging every owner costs microseconds per slot.
 const RECLAIM_RETRY_MS = 1000;
+// The most one registration spends reclaiming on a full table.
+const RECLAIM_BUDGET_MS = 100;
 
 // Registries of this JS thread that may own slots, released at exit.
 const openRegistries = new Set<MemoryStatsRegistry>();
@@ -143,6 +152,7 @@ export class MemoryStatsRegistry implements Disposable {
   #hint = 0;
   #closed = false;
   #lastFruitlessReclaim = -Infinity;
+  #deathsAtFruitless = 0;
   #columns: Columns | undefined;
   readonly #spare: Columns[] = [];
 
@@ -292,12 +302,20 @@ export class MemoryStatsRegistry implements Disposable {
     // (or free slots themselves), so repeat while reclaim finds any; after a reclaim that found
     // nothing, a full table is trusted to stay full for a while.
     const now = Date.now();
-    if (claim === null && now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS) {
+    const judge = this.#ownerJudge();
+    if (
+      claim === null &&
+      (now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS || judge.deaths !== this.#deathsAtFruitless)
+    ) {
+      const deadline = performance.now() + RECLAIM_BUDGET_MS;
       for (let round = 0; claim === null && round < 8; round++) {
-        const freed = this.#reclaim();
+        const freed = reclaimDead(seg, judge, ev, { fresh: false, deadline });
         claim = claimSlot(seg, ev, label, this.#hint);
         if (freed === 0) {
-          if (claim === null) this.#lastFruitlessReclaim = now;
+          if (claim === null) {
+            this.#lastFruitlessReclaim = now;
+            this.#deathsAtFruitless = judge.deaths;
+          }
           break;
         }
       }
@@ -340,10 +358,6 @@ export class MemoryStatsRegistry implements Disposable {
    */
   reclaim(): number {
     this.#assertWritable();
-    return this.#reclaim();
-  }
-
-  #reclaim(): number {
     return reclaimDead(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
   }
 
@@ -500,7 +514,11 @@ export class MemoryStatsRegistry implements Disposable {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw new MemstatsError("CLOSED", `registry for ${this.#seg.name} is closed; open it again`, this.#seg.name);
+      throw new MemstatsError(
+        "CLOSED",
+        `registry for ${this.#seg.name} is closed; open it again`,
+        this.#seg.name,
+      );
     }
   }
 

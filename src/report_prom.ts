@@ -59,34 +59,46 @@ const FAMILIES: readonly Family[] = [
   {
     name: "memstats_slot_value",
     type: "gauge",
-    help: "Current value of a field of an active slot (bytes for *_bytes fields).",
+    help: "Current value of a field of a live slot (bytes for *_bytes fields).",
     samples: (s) =>
       s.slots.flatMap((t) => s.fields.map((f): Sample => [{ ...slotLabels(s, t), field: f }, t.values[f]])),
   },
   {
     name: "memstats_slot_peak",
     type: "gauge",
-    help: "Highest value of a field of an active slot since the slot was registered.",
+    help: "Highest value of a field of a live slot since the slot was registered.",
     samples: (s) =>
       s.slots.flatMap((t) => s.fields.map((f): Sample => [{ ...slotLabels(s, t), field: f }, t.peaks[f]])),
   },
   {
     name: "memstats_slot_updated_timestamp_seconds",
     type: "gauge",
-    help: "Time of the last update of an active slot, seconds since the Unix epoch.",
+    help: "Time of the last update of a live slot, seconds since the Unix epoch.",
     samples: (s) => s.slots.map((t) => [slotLabels(s, t), t.updatedAt / 1000]),
   },
   {
     name: "memstats_segment_value",
     type: "gauge",
-    help: "Sum of a field over the active slots of a segment.",
+    help: "Total of a field over the live slots of a segment (a per-process field counts each process once).",
     samples: (s) => s.fields.map((f) => [{ segment: s.name, field: f }, s.totals[f]]),
   },
   {
     name: "memstats_active_slots",
     type: "gauge",
-    help: "Number of active slots (tracked threads) in a segment.",
+    help: "Number of live slots (tracked threads) in a segment.",
     samples: (s) => [[{ segment: s.name }, s.activeThreads]],
+  },
+  {
+    name: "memstats_dead_slots",
+    type: "gauge",
+    help: "Slots whose owner died without releasing them, awaiting reclaim (in no other series).",
+    samples: (s) => [[{ segment: s.name }, s.deadSlots]],
+  },
+  {
+    name: "memstats_skipped_slots",
+    type: "gauge",
+    help: "Slots left out of this read: a write stayed in progress, or the read ran out of time.",
+    samples: (s) => [[{ segment: s.name }, s.skippedSlots]],
   },
   {
     name: "memstats_capacity_slots",

@@ -194,11 +194,18 @@ export function renderTable(snap: Snapshot, options: TableOptions = {}): string[
   return out;
 }
 
-/** `capacity: 5 of 64 slots used (8%), 0 refused, 2 reclaimed`. */
+/**
+ * `capacity: 5 of 64 slots used (8%), 0 refused, 2 reclaimed`, then, when
+ * there are any, the slots of dead owners awaiting reclaim and the slots
+ * this read skipped.
+ */
 export function capacityLine(s: Snapshot): string {
   const pct = Math.round((100 * s.activeThreads) / s.capacity);
-  return `capacity: ${s.activeThreads} of ${s.capacity} slots used (${pct}%), ` +
+  let line = `capacity: ${s.activeThreads} of ${s.capacity} slots used (${pct}%), ` +
     `${s.overflowCount} refused, ${s.reclaimedCount} reclaimed`;
+  if (s.deadSlots > 0) line += `, ${s.deadSlots} of dead owners awaiting reclaim (memstats gc)`;
+  if (s.skippedSlots > 0) line += `, ${s.skippedSlots} skipped (a write in progress, or out of time)`;
+  return line;
 }
 
 /** The title line: name, layout, age and, when the table shows peaks, the cell legend. */

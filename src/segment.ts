@@ -30,7 +30,13 @@ import {
   VERSION_MAJOR,
   VERSION_MINOR,
 } from "./layout.ts";
-import { type FieldKind, type FieldList, type FieldSpec, validateFields, validateSegmentName } from "./names.ts";
+import {
+  type FieldKind,
+  type FieldList,
+  type FieldSpec,
+  validateFields,
+  validateSegmentName,
+} from "./names.ts";
 
 /** Options for opening a segment; see `MemoryStatsRegistry.open`. */
 export interface SegmentOptions {
@@ -177,14 +183,22 @@ export class Segment {
   }
 }
 
-function fail(code: "NOT_FOUND" | "EACCES" | "IO" | "INVALID_NAME" | "BAD_MAGIC", name: string, msg: string): never {
+function fail(
+  code: "NOT_FOUND" | "EACCES" | "IO" | "INVALID_NAME" | "BAD_MAGIC",
+  name: string,
+  msg: string,
+): never {
   throw new MemstatsError(code, msg, name);
 }
 
 function openError(name: string, rc: number, what: string): never {
   const e = -rc;
   if (e === ERRNO.ENOENT) {
-    fail("NOT_FOUND", name, `segment ${name} does not exist; start a writer first, or open it with create: true`);
+    fail(
+      "NOT_FOUND",
+      name,
+      `segment ${name} does not exist; start a writer first, or open it with create: true`,
+    );
   }
   if (e === ERRNO.EACCES || e === ERRNO.EPERM) {
     fail(
@@ -194,7 +208,9 @@ function openError(name: string, rc: number, what: string): never {
     );
   }
   if (e === ERRNO.ELOOP) fail("EACCES", name, `segment ${name} is a symbolic link; refusing to follow it`);
-  if (e === ERRNO.ENOTREG) fail("BAD_MAGIC", name, `${name} is not a regular file, so not a memstats segment`);
+  if (e === ERRNO.ENOTREG) {
+    fail("BAD_MAGIC", name, `${name} is not a regular file, so not a memstats segment`);
+  }
   if (e === ERRNO.EINVAL) fail("INVALID_NAME", name, `the system rejected the segment name ${name}`);
   fail("IO", name, `${what} segment ${name} failed: ${errnoName(rc)}`);
 }
@@ -202,11 +218,17 @@ function openError(name: string, rc: number, what: string): never {
 function validateOptions(o: SegmentOptions): FieldList | undefined {
   if (o.capacity !== undefined) {
     if (!Number.isInteger(o.capacity) || o.capacity < 1 || o.capacity > MAX_CAPACITY) {
-      throw new MemstatsError("SCHEMA", `capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${o.capacity}`);
+      throw new MemstatsError(
+        "SCHEMA",
+        `capacity must be an integer from 1 to ${MAX_CAPACITY}, got ${o.capacity}`,
+      );
     }
   }
   if (o.mode !== undefined && (!Number.isInteger(o.mode) || o.mode < 0 || o.mode > 0o777)) {
-    throw new MemstatsError("INVALID_ARGUMENT", `mode must be permission bits from 0 to 0o777, got ${o.mode}`);
+    throw new MemstatsError(
+      "INVALID_ARGUMENT",
+      `mode must be permission bits from 0 to 0o777, got ${o.mode}`,
+    );
   }
   if (o.openTimeoutMs !== undefined && !(o.openTimeoutMs >= 0)) {
     throw new MemstatsError("INVALID_ARGUMENT", `openTimeoutMs must be >= 0, got ${o.openTimeoutMs}`);
@@ -216,7 +238,11 @@ function validateOptions(o: SegmentOptions): FieldList | undefined {
 
 const stat = new Float64Array(7);
 
-function fstat(n: NativeShim, fd: number, name: string): { file: SegmentFileInfo; euid: number; allocated: number } {
+function fstat(
+  n: NativeShim,
+  fd: number,
+  name: string,
+): { file: SegmentFileInfo; euid: number; allocated: number } {
   const rc = n.ms_fstat(fd, stat);
   if (rc < 0) openError(name, rc, "inspecting");
   return {
@@ -273,7 +299,14 @@ export function openSegment(name: string, options: SegmentOptions = {}): Segment
   }
 }
 
-function initialise(n: NativeShim, name: string, fd: number, g: Geometry, fields: FieldList, mode: number): Segment {
+function initialise(
+  n: NativeShim,
+  name: string,
+  fd: number,
+  g: Geometry,
+  fields: FieldList,
+  mode: number,
+): Segment {
   let address = -1;
   try {
     let rc = n.ms_fchmod(fd, mode);
@@ -350,10 +383,17 @@ function inspectHeader(name: string, head: Uint8Array, size: number, state: numb
     wait = false,
   ): HeaderVerdict => ({ ok: false, wait, error: new MemstatsError(code, msg, name) });
   if (size < HEADER_FIXED) {
+    // Too small for a header. Ours only if what is there is the start of one (or nothing yet).
+    if (!MAGIC.every((b, i) => i >= head.length || head[i] === b || head[i] === 0)) {
+      return bad("BAD_MAGIC", `${name} is not a memstats segment (${size} bytes, no magic); check the name`);
+    }
     return bad(
       "TRUNCATED",
-      `segment ${name} is ${size} bytes, smaller than a ${HEADER_FIXED}-byte header; its creator died before ` +
-        `sizing it, or it is not a memstats segment`,
+      size === 0
+        ? `segment ${name} is empty: its creator has not sized it yet, or died before it could; ` +
+          `if no program is starting, remove it with \`memstats rm ${name}\``
+        : `segment ${name} is ${size} bytes, smaller than a ${HEADER_FIXED}-byte header: its creator died ` +
+          `while sizing it; remove it with \`memstats rm ${name}\``,
       size === 0,
     );
   }
@@ -403,7 +443,9 @@ function inspectHeader(name: string, head: Uint8Array, size: number, state: numb
   const stride = u32(H.slotStride);
   if (fieldCount < 1 || fieldCount > MAX_FIELDS) return corrupt(`field count ${fieldCount}`);
   if (capacity < 1 || capacity > MAX_CAPACITY) return corrupt(`capacity ${capacity}`);
-  if (headerSize !== headerSizeFor(fieldCount)) return corrupt(`header size ${headerSize} for ${fieldCount} fields`);
+  if (headerSize !== headerSizeFor(fieldCount)) {
+    return corrupt(`header size ${headerSize} for ${fieldCount} fields`);
+  }
   // A newer minor may grow the slot; it must still be whole cache lines and hold our fields.
   if (stride < slotStrideFor(fieldCount) || stride % CACHE_LINE !== 0 || stride > 1 << 16) {
     return corrupt(`slot stride ${stride}`);
@@ -467,16 +509,17 @@ function attach(
     const length = Math.min(info.size, MAX_TOTAL);
     let verdict: HeaderVerdict;
     let address = -1;
-    if (length < HEADER_FIXED) {
-      verdict = inspectHeader(name, new Uint8Array(0), info.size, 0);
+    if (length === 0) {
+      verdict = inspectHeader(name, new Uint8Array(0), 0, 0);
     } else {
       address = n.ms_map(fd, length, readOnly ? 1 : 0);
       if (address < 0) openError(name, address, "mapping");
       const copied = Math.min(length, MAX_HEADER);
-      const rc = n.ms_read_header(address, copied, H.state, head, stateOut);
+      // A file too small for a header has no state word: acquire-load offset 0 instead.
+      const rc = n.ms_read_header(address, copied, copied > H.state ? H.state : 0, head, stateOut);
       verdict = rc === -ERRNO.EFAULT
         ? faulted(n, fd, name, length)
-        : inspectHeader(name, head.subarray(0, copied), info.size, stateOut[0]);
+        : inspectHeader(name, head.subarray(0, copied), info.size, copied > H.state ? stateOut[0] : 0);
     }
     if (verdict.ok) {
       try {
@@ -540,14 +583,17 @@ function checkSchema(
     );
   }
   if (wanted === undefined) return;
-  const described = (f: FieldList) => f.names.map((x, i) => (f.kinds[i] === "process" ? `${x} (process)` : x));
+  const described = (f: FieldList) =>
+    f.names.map((x, i) => (f.kinds[i] === "process" ? `${x} (process)` : x));
   const kindsGiven = o.fields!.some((f) => typeof f === "object");
   const same = wanted.names.join(",") === fields.names.join(",") &&
     (!kindsGiven || wanted.kinds.join(",") === fields.kinds.join(","));
   if (!same) {
     throw new MemstatsError(
       "SCHEMA",
-      `segment ${name} has fields [${described(fields).join(", ")}], not [${described(wanted).join(", ")}]; ` +
+      `segment ${name} has fields [${described(fields).join(", ")}], not [${
+        described(wanted).join(", ")
+      }]; ` +
         `open it without fields, or use another name`,
       name,
     );

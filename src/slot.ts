@@ -67,8 +67,15 @@ export interface SlotHandle extends Disposable {
 }
 
 function badValue(v: unknown): MemstatsError {
-  const got = typeof v === "number" ? String(v) : typeof v === "string" ? `the string ${JSON.stringify(v)}` : typeof v;
-  return new MemstatsError("INVALID_ARGUMENT", `a field value must be a finite number from 0 to 2^53-1, got ${got}`);
+  const got = typeof v === "number"
+    ? String(v)
+    : typeof v === "string"
+    ? `the string ${JSON.stringify(v)}`
+    : typeof v;
+  return new MemstatsError(
+    "INVALID_ARGUMENT",
+    `a field value must be a finite number from 0 to 2^53-1, got ${got}`,
+  );
 }
 
 /** What a handle needs to build itself; all of it comes from the registry's claim. */

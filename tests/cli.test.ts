@@ -28,7 +28,8 @@ describe("memstats CLI", () => {
   let deno: Proc;
 
   before(async () => {
-    ({ bun, deno } = await startTwoWriters(name, fields, { arena_bytes: 1 * MiB }));
+    const specs = ["arena_bytes", { name: "rss_bytes", kind: "process" as const }, "requests"];
+    ({ bun, deno } = await startTwoWriters(name, specs, { arena_bytes: 1 * MiB }));
   });
 
   after(async () => {
@@ -41,7 +42,7 @@ describe("memstats CLI", () => {
     const r = cli(HERE, ["show", name]);
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split("\n");
-    assert.match(lines[0], new RegExp(`^${name}  layout 1\\.0 `));
+    assert.match(lines[0], new RegExp(`^${name}  layout 1\\.1 `));
     assert.match(lines[1], /^SLOT\s+ID\s+PID\s+TID\s+LABEL\s+ARENA\s+RSS\s+REQUESTS\s+AGE$/);
     const bunRow = lines.find((l) => l.includes("bun-main"))!;
     const denoRow = lines.find((l) => l.includes("deno-main"))!;
@@ -87,10 +88,13 @@ describe("memstats CLI", () => {
       "layoutVersion",
       "capacity",
       "fields",
+      "kinds",
       "createdAt",
       "creatorPid",
       "takenAt",
       "activeThreads",
+      "deadSlots",
+      "skippedSlots",
       "overflowCount",
       "reclaimedCount",
       "totals",
@@ -98,7 +102,9 @@ describe("memstats CLI", () => {
     ]);
     assert.equal(doc.schemaVersion, 1);
     assert.equal(doc.name, name);
-    assert.equal(doc.layoutVersion, "1.0");
+    assert.equal(doc.layoutVersion, "1.1");
+    assert.deepEqual(doc.kinds, ["thread", "process", "thread"]);
+    assert.deepEqual([doc.deadSlots, doc.skippedSlots], [0, 0]);
     assert.equal(doc.capacity, 4);
     assert.deepEqual(doc.fields, fields);
     assert.equal(doc.creatorPid, bun.pid);
@@ -154,13 +160,16 @@ describe("memstats CLI", () => {
         lines.includes(`memstats_slot_peak{${lbl("bun-main", bun.pid, 0)},field="arena_bytes"} ${3 * MiB}`),
       );
       assert.ok(lines.includes(`memstats_slot_value{${lbl("deno-main", deno.pid, 1)},field="requests"} 7`));
-      const escaped = 'a \\"quoted\\" \\\\ back\\nslash';
+      // Quotes and backslashes escaped; the line feed, like every control character, replaced at read time.
+      const escaped = 'a \\"quoted\\" \\\\ back\ufffdslash';
       assert.ok(
         lines.includes(`memstats_slot_value{${lbl(escaped, bun.pid, s.slot)},field="arena_bytes"} 0`),
         r.stdout,
       );
       assert.ok(lines.includes(`memstats_segment_value{segment="${name}",field="requests"} 1507`));
       assert.ok(lines.includes(`memstats_active_slots{segment="${name}"} 3`));
+      assert.ok(lines.includes(`memstats_dead_slots{segment="${name}"} 0`));
+      assert.ok(lines.includes(`memstats_skipped_slots{segment="${name}"} 0`));
       assert.ok(lines.includes(`memstats_capacity_slots{segment="${name}"} 4`));
       assert.ok(lines.includes(`memstats_overflow_total{segment="${name}"} 0`));
       assert.ok(r.stdout.endsWith("\n"));
@@ -398,7 +407,7 @@ describe("memstats CLI", () => {
       await victim.kill("SIGKILL");
       await waitFor(() => !existsSync(`/proc/${victim.pid}`), 10_000, "victim reaped");
       const ls = cli(HERE, ["ls"]).stdout.split("\n").find((l) => l.startsWith(seg + " "));
-      assert.match(ls ?? "", /^\S+\s+4\s+1\s+1\s/, "one active slot, one dead owner");
+      assert.match(ls ?? "", /^\S+\s+4\s+0\s+1\s/, "no live slot, one dead owner");
       const r = cli(HERE, ["gc", seg]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, `${seg}: reclaimed 1 dead slot, 0 live\n`);

@@ -56,7 +56,10 @@ describe("end to end: Prometheus", () => {
         await bun.send({
           op: "open",
           name,
-          options: { capacity: 8, fields: ["arena_bytes", "rss_bytes", "requests"] },
+          options: {
+            capacity: 8,
+            fields: ["arena_bytes", { name: "rss_bytes", kind: "process" }, "requests"],
+          },
         });
         await deno.send({ op: "open", name, options: { create: false } });
         const b1 = await bun.send({ op: "register", label: "bun-http" });

@@ -33,7 +33,7 @@ describe("sampler", () => {
       try {
         await p.send({ op: "open", name });
         const main = await p.send({ op: "sampler", intervalMs: 50, label: "main" });
-        assert.deepEqual(main.fields, SAMPLER_FIELDS);
+        assert.deepEqual(main.fields, SAMPLER_FIELDS.map((f) => (typeof f === "string" ? f : f.name)));
         const worker = await p.send({ op: "worker", intervalMs: 50, label: "worker" });
         const m0 = slotOf(reader, main.slot);
         const w0 = slotOf(reader, worker.slot);
@@ -64,6 +64,14 @@ describe("sampler", () => {
         );
         const peak = slotOf(reader, main.slot).peaks.heap_used_bytes;
         assert.ok(peak > m0.values.heap_used_bytes + 24 * MiB);
+        // rss_bytes is declared per process in the header: the total counts this process once
+        // (its largest reading), while per-thread heap figures are summed.
+        assert.deepEqual(reader.fieldKinds, ["thread", "process", "thread", "thread", "thread"]);
+        const t = reader.snapshot();
+        const rows = Array.from({ length: t.count }, (_, k) => k);
+        assert.equal(t.totals[1], Math.max(...rows.map((k) => t.values[1][k])), "rss once per process");
+        assert.equal(t.totals[2], rows.reduce((a, k) => a + t.values[2][k], 0), "heap summed over threads");
+        assert.equal(reader.aggregateStats().totals.rss_bytes, t.totals[1], "one definition of totals");
       } finally {
         await p.close();
         reader.close();

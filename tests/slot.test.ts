@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryStatsRegistry } from "../mod.ts";
+import { MemoryStatsRegistry, MemstatsError } from "../mod.ts";
 import { cleanup, uniqueName } from "./helpers.ts";
 
 function withRegistry(fields: string[], fn: (r: MemoryStatsRegistry, name: string) => void): void {
@@ -78,7 +78,7 @@ describe("slot handle", () => {
     });
   });
 
-  it("release frees the slot; a stale handle writes nowhere", () => {
+  it("release frees the slot; a stale handle writes nowhere and says so (CLOSED)", () => {
     withRegistry(["x"], (r) => {
       const a = r.registerSlot()!;
       a.set(5);
@@ -87,11 +87,16 @@ describe("slot handle", () => {
       assert.equal(r.aggregateStats().activeThreads, 0);
       const b = r.registerSlot()!;
       assert.equal(b.index, a.index);
-      a.set(999); // must not land in b's slot
+      const closed = (e: unknown) =>
+        e instanceof MemstatsError && e.code === "CLOSED" && /released/.test(e.message);
+      assert.throws(() => a.set(999), closed, "must not land in b's slot, nor be silently dropped");
+      assert.throws(() => a.set("x", 999), closed);
+      assert.throws(() => a.update({ x: 999 }), closed);
       a.release(); // a second release must not free b's slot
       assert.equal(r.slotStats(b.index)!.arenaBytes, 0);
       assert.equal(r.aggregateStats().activeThreads, 1);
-      assert.equal(a.get(), 999, "the stale handle keeps its private copy");
+      assert.equal(a.get(), 5, "the stale handle keeps a private copy of its last values");
+      assert.equal(a.peak(), 5);
     });
   });
 
@@ -106,9 +111,14 @@ describe("slot handle", () => {
       w.close();
       w.close(); // idempotent
       assert.equal(reader.aggregateStats().activeThreads, 0);
-      h.set(43); // after munmap: would crash if it still pointed at the mapping
+      // After munmap: a write would crash if it still pointed at the mapping; it throws instead.
+      assert.throws(() => h.set(43), (e: unknown) => e instanceof MemstatsError && e.code === "CLOSED");
       assert.equal(h.released, true);
-      w.updateArena(h.index, 1); // ignored: the registry owns nothing now
+      assert.equal(h.get(), 42);
+      assert.throws(
+        () => w.updateArena(h.index, 1),
+        (e: unknown) => e instanceof MemstatsError && e.code === "CLOSED",
+      );
     } finally {
       reader.close();
       cleanup(name);

@@ -35,7 +35,13 @@ function libraryExtension(): string {
 /** The compiler arguments that build `src` into the library `out`. */
 export function shimCompileArgs(src: string, out: string): string[] {
   // -z nodelete: the shim's thread-exit hook must stay loaded for as long as threads can exit.
-  return [...SHIM_CFLAGS, "-o", out, src, ...(process.platform === "linux" ? ["-Wl,-z,nodelete", "-lrt"] : [])];
+  return [
+    ...SHIM_CFLAGS,
+    "-o",
+    out,
+    src,
+    ...(process.platform === "linux" ? ["-Wl,-z,nodelete", "-lrt"] : []),
+  ];
 }
 
 /** The cache key: the source, the flags and the platform. */

@@ -5,7 +5,14 @@
  * @module
  */
 import { listenError } from "./listen.ts";
-import type { DiagnosticSignal, HttpHandler, HttpServeOptions, HttpServer, Runtime, RuntimeMemory } from "./types.ts";
+import type {
+  DiagnosticSignal,
+  HttpHandler,
+  HttpServeOptions,
+  HttpServer,
+  Runtime,
+  RuntimeMemory,
+} from "./types.ts";
 
 // Only the parts of Bun's globals used here, so the module type-checks under Deno and tsc.
 interface BunGlobal {

@@ -5,7 +5,14 @@
  * @module
  */
 import { listenError } from "./listen.ts";
-import type { DiagnosticSignal, HttpHandler, HttpServeOptions, HttpServer, Runtime, RuntimeMemory } from "./types.ts";
+import type {
+  DiagnosticSignal,
+  HttpHandler,
+  HttpServeOptions,
+  HttpServer,
+  Runtime,
+  RuntimeMemory,
+} from "./types.ts";
 
 // Only the parts of the Deno namespace used here, so `tsc` builds without Deno's types.
 interface DenoGlobal {
