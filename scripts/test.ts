@@ -1,12 +1,13 @@
 /**
- * The whole test suite: every file in tests/ under `deno test` and under
- * `bun test`, then one summary line summed over both runners:
+ * The whole test suite: every file in tests/ under each runner of
+ * {@linkcode RUNNERS}, then one summary line summed over all of them:
  *
  *     N passed, N failed
  *
  * Each runner writes JUnit XML (their own summary lines are not parsed);
- * a runner that crashes without a report counts as one failure.
- * Usage: `bun scripts/test.ts [--only deno|bun] [file filter...]`.
+ * a runner that crashes without a report counts as one failure, and a
+ * runner that cannot run here (a missing tool) reports itself skipped.
+ * Usage: `bun scripts/test.ts [--only <runner>] [file filter...]`.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -38,7 +39,7 @@ export function parseJunit(xml: string, runner: string): Case[] {
     const name = unescape(/\bname="([^"]*)"/.exec(attrs)?.[1] ?? "?");
     const cls = unescape(/\bclassname="([^"]*)"/.exec(attrs)?.[1] ?? "");
     const failure = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(body);
-    const full = runner === "bun" && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
+    const full = runner.startsWith("bun") && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
     cases.push({
       name: full,
       failed: failure !== null,
@@ -51,27 +52,64 @@ export function parseJunit(xml: string, runner: string): Case[] {
   return cases.filter((c) => ![...names].some((n) => n.startsWith(c.name + " > ")));
 }
 
-function run(runner: "deno" | "bun", files: string[]): Case[] {
-  const report = `${OUT}/${runner}.xml`;
+/** One way of running the suite: a test runner, its arguments, and whether it can run here. */
+interface Runner {
+  /** Name in the summary and for `--only`. */
+  readonly name: string;
+  /** Why it cannot run on this machine, or undefined when it can. */
+  readonly unavailable?: () => string | undefined;
+  /** The command running `files` and writing a JUnit report to `report`. */
+  readonly command: (files: string[], report: string) => [string, string[], Record<string, string>?];
+}
+
+const BIN = (name: string) => `${ROOT}node_modules/.bin/${name}`;
+
+/** Every runner, in order. */
+const RUNNERS: readonly Runner[] = [
+  {
+    name: "deno",
+    command: (
+      files,
+      report,
+    ) => [BIN("deno"), ["test", "-A", "--no-check", `--junit-path=${report}`, ...files]],
+  },
+  {
+    name: "bun",
+    command: (files, report) => [
+      BIN("bun"),
+      ["test", "--timeout=300000", "--reporter=junit", `--reporter-outfile=${report}`, ...files],
+    ],
+  },
+];
+
+function run(runner: Runner, files: string[]): Case[] {
+  const report = `${OUT}/${runner.name}.xml`;
   rmSync(report, { force: true });
-  const bin = `${ROOT}node_modules/.bin/${runner}`;
-  const args = runner === "deno"
-    ? ["test", "-A", "--no-check", `--junit-path=${report}`, ...files]
-    : ["test", "--timeout=300000", "--reporter=junit", `--reporter-outfile=${report}`, ...files];
-  console.log(`\n=== ${runner} ${args.join(" ")}`);
-  const r = spawnSync(bin, args, { cwd: ROOT, stdio: "inherit", env: process.env, timeout: 20 * 60_000 });
+  const why = runner.unavailable?.();
+  if (why !== undefined) {
+    console.log(`\n=== ${runner.name}: skipped (${why})`);
+    return [{ name: `${runner.name} runner`, failed: false, skipped: true, message: why }];
+  }
+  const [bin, args, env] = runner.command(files, report);
+  console.log(`\n=== ${runner.name}: ${bin} ${args.join(" ")}`);
+  const r = spawnSync(bin, args, {
+    cwd: ROOT,
+    stdio: "inherit",
+    env: { ...process.env, ...env },
+    timeout: 20 * 60_000,
+  });
   if (!existsSync(report)) {
     return [{
-      name: `${runner} runner`,
+      name: `${runner.name} runner`,
       failed: true,
       skipped: false,
       message: `no report (exit ${r.status})`,
     }];
   }
-  const cases = parseJunit(readFileSync(report, "utf8"), runner);
+  const cases = parseJunit(readFileSync(report, "utf8"), runner.name);
   if (r.status !== 0 && !cases.some((c) => c.failed)) {
     cases.push({
-      name: `${runner} runner`,
+      name: `${runner.name} runner`,
       failed: true,
       skipped: false,
       message: `exit status ${r.status}`,
@@ -91,8 +129,8 @@ if (import.meta.main) {
     .sort()
     .map((f) => `tests/${f}`);
   const results: Record<string, Case[]> = {};
-  for (const runner of ["deno", "bun"] as const) {
-    if (!only || only === runner) results[runner] = run(runner, files);
+  for (const runner of RUNNERS) {
+    if (!only || only === runner.name) results[runner.name] = run(runner, files);
   }
   let passed = 0;
   let failed = 0;
