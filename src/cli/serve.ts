@@ -104,7 +104,7 @@ export async function serve(args: Parsed): Promise<number> {
   });
   let server: HttpServer;
   try {
-    server = runtime().serveHttp({ hostname: host, port }, handler);
+    server = await runtime().serveHttp({ hostname: host, port }, handler);
   } catch (e) {
     source.close();
     listenFailure(e, host, port);

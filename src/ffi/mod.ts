@@ -10,6 +10,7 @@ import { runtime } from "../runtime/mod.ts";
 import { loadBun } from "./bun.ts";
 import { loadDeno } from "./deno.ts";
 import { locateShim } from "./locate.ts";
+import { loadNode, nodeFfi } from "./node.ts";
 import { SHIM_ABI } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
 
@@ -23,15 +24,18 @@ let loaded: NativeShim | undefined;
 export function shim(): NativeShim {
   if (loaded) return loaded;
   const rt = runtime();
+  if (rt.name === "node") nodeFfi(); // says which Node.js and flags are needed before anything is built
   const path = locateShim((name) => rt.env(name));
   let lib: NativeShim;
   try {
-    lib = rt.name === "bun" ? loadBun(path) : loadDeno(path);
+    lib = rt.name === "bun" ? loadBun(path) : rt.name === "deno" ? loadDeno(path) : loadNode(path);
   } catch (e) {
+    if (e instanceof MemstatsError) throw e;
     throw new MemstatsError(
       "SHIM",
       `cannot load the native shim ${path}: ${(e as Error).message}. ` +
-        `Under Deno grant --allow-ffi; otherwise delete the file so it is rebuilt, or point MEMSTATS_SHIM_PATH at a good build`,
+        `Under Deno grant --allow-ffi, under Node.js --allow-ffi with --permission; ` +
+        `otherwise delete the file so it is rebuilt, or point MEMSTATS_SHIM_PATH at a good build`,
     );
   }
   const abi = lib.ms_abi();
