@@ -39,7 +39,8 @@ export function parseJunit(xml: string, runner: string): Case[] {
     const name = unescape(/\bname="([^"]*)"/.exec(attrs)?.[1] ?? "?");
     const cls = unescape(/\bclassname="([^"]*)"/.exec(attrs)?.[1] ?? "");
     const failure = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(body);
-    const full = runner.startsWith("bun") && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
+    const nested = runner.startsWith("bun") || runner.startsWith("node"); // the describe is in classname
+    const full = nested && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
     cases.push({
       name: full,
       failed: failure !== null,
@@ -79,6 +80,18 @@ const RUNNERS: readonly Runner[] = [
       BIN("bun"),
       ["test", "--timeout=300000", "--reporter=junit", `--reporter-outfile=${report}`, ...files],
     ],
+  },
+  {
+    name: "node",
+    command: (files, report) => [BIN("node"), [
+      "--test",
+      "--test-concurrency=1", // one file at a time, as the other runners do
+      "--test-reporter=spec",
+      "--test-reporter-destination=stdout",
+      "--test-reporter=junit",
+      `--test-reporter-destination=${report}`,
+      ...files,
+    ]],
   },
 ];
 

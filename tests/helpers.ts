@@ -1,6 +1,7 @@
 /**
  * Shared test helpers: unique segment names, runtime binaries, and a driver
- * for child processes that run `tests/fixtures/child.ts` under Bun or Deno.
+ * for child processes that run `tests/fixtures/child.ts` under Bun, Deno or
+ * Node.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -8,19 +9,20 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { MemoryStatsRegistry } from "../mod.ts";
+import { newWorker, type TestWorker } from "./fixtures/threads.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
 /** The runtimes every cross-runtime test runs in. */
-export const RUNTIMES = ["bun", "deno"] as const;
+export const RUNTIMES = ["bun", "deno", "node"] as const;
 /** One of {@linkcode RUNTIMES}. */
 export type Runtime = typeof RUNTIMES[number];
 
 /** The runtime running this test file. */
-export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
-/** The other runtime. */
-export const OTHER: Runtime = HERE === "bun" ? "deno" : "bun";
+export const HERE: Runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+/** Another runtime: the next in {@linkcode RUNTIMES}, so each runner pairs with a different one. */
+export const OTHER: Runtime = RUNTIMES[(RUNTIMES.indexOf(HERE) + 1) % RUNTIMES.length];
 
 /** Absolute path of a runtime binary from node_modules/.bin. */
 export function runtimeBin(rt: Runtime): string {
@@ -31,9 +33,9 @@ export function runtimeBin(rt: Runtime): string {
 
 /** argv to run a TypeScript file under a runtime. */
 export function runArgs(rt: Runtime, file: string, args: string[] = []): [string, string[]] {
-  return rt === "bun"
-    ? [runtimeBin("bun"), [file, ...args]]
-    : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+  return rt === "deno"
+    ? [runtimeBin("deno"), ["run", "-A", file, ...args]]
+    : [runtimeBin(rt), [file, ...args]];
 }
 
 /** A segment name unique to this process and call. */
@@ -188,11 +190,11 @@ export function startWorker(
   name: string,
   value: number,
   label: string,
-): Promise<{ w: Worker; a: WorkerAnswer }> {
-  const w = new Worker(WORKER, { type: "module" });
+): Promise<{ w: TestWorker; a: WorkerAnswer }> {
+  const w = newWorker(WORKER);
   return new Promise((resolve, reject) => {
     w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
-    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
+    w.onerror = (e) => reject(new Error(`worker failed: ${e.message}`));
     w.postMessage({ name, value, label });
   });
 }

@@ -105,7 +105,7 @@ describe("OpenMetrics rendering and content negotiation", () => {
 describe("Runtime.serveHttp", () => {
   it("serves a handler on a free port, reports a taken port as EADDRINUSE, and closes", async () => {
     const p = runtime();
-    const server = p.serveHttp(
+    const server = await p.serveHttp(
       { hostname: "127.0.0.1", port: 0 },
       (req: Request) => new Response(`hello ${new URL(req.url).pathname}`),
     );
@@ -115,8 +115,8 @@ describe("Runtime.serveHttp", () => {
       const r = await get(`http://127.0.0.1:${server.port}/x`);
       assert.equal(r.status, 200);
       assert.equal(r.body, "hello /x");
-      assert.throws(
-        () => p.serveHttp({ hostname: "127.0.0.1", port: server.port }, () => new Response("")),
+      await assert.rejects(
+        p.serveHttp({ hostname: "127.0.0.1", port: server.port }, () => new Response("")),
         (e: Error & { code?: string }) => e.code === "EADDRINUSE" && e.message.includes(String(server.port)),
       );
       await server.close();
