@@ -1,7 +1,8 @@
 /**
- * Separate OS processes of both runtimes share one table: racing claims,
- * values written in one runtime and read in the other, release at exit, and
- * CAS/fetch-add exactness across processes.
+ * Separate OS processes of all three runtimes share one table: racing
+ * claims, values written in one runtime and read in another, release at
+ * exit (also with Workers still running), and CAS/fetch-add exactness
+ * across processes.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -14,9 +15,9 @@ interface Stats {
 }
 
 describe("cross-process, mixed runtimes", () => {
-  it("K=6 Bun and Deno processes racing into capacity 4: exactly 4 claims, overflow exactly 2, exact totals", async () => {
+  it("K=6 Bun, Deno and Node processes racing into capacity 4: exactly 4 claims, overflow exactly 2, exact totals", async () => {
     const name = uniqueName("race");
-    const kids = ["bun", "deno", "bun", "deno", "bun", "deno"].map((rt) => new Child(rt as Runtime));
+    const kids = [...RUNTIMES, ...RUNTIMES].map((rt) => new Child(rt));
     try {
       // Everyone attaches first, then all registrations are sent at once.
       await Promise.all(kids.map((k) => k.send({ op: "open", name, options: { capacity: 4 } })));
@@ -40,7 +41,7 @@ describe("cross-process, mixed runtimes", () => {
         const threads = [...reader.perThreadStats()];
         assert.equal(new Set(threads.map((t) => t.tid)).size, 4, "OS thread ids are distinct");
         assert.deepEqual(new Set(threads.map((t) => t.pid)), new Set(winners.map((w) => kids[w.i].pid)));
-        // Normal exit releases in both runtimes (Deno: unload event, Bun: process 'exit').
+        // Normal exit releases in every runtime (Deno: unload event, Bun and Node: process 'exit').
         await Promise.all(kids.map((k) => k.close()));
         assert.equal(reader.aggregateStats().activeThreads, 0);
         assert.equal(reader.reclaimedCount, 0, "released by exit hooks, not reclaimed");
@@ -53,7 +54,10 @@ describe("cross-process, mixed runtimes", () => {
     }
   });
 
-  for (const [writer, reader] of [["bun", "deno"], ["deno", "bun"]] as [Runtime, Runtime][]) {
+  const pairs = RUNTIMES.flatMap((w) =>
+    RUNTIMES.filter((r) => r !== w).map((r) => [w, r] as [Runtime, Runtime])
+  );
+  for (const [writer, reader] of pairs) {
     it(`a slot written from ${writer} is read from ${reader}`, async () => {
       const name = uniqueName(`x-${writer}`);
       const w = new Child(writer);
@@ -83,7 +87,7 @@ describe("cross-process, mixed runtimes", () => {
     });
   }
 
-  it("claims are exclusive and owner ids unique under churn: 2 Bun + 2 Deno processes, capacity 2", async () => {
+  it("claims are exclusive and owner ids unique under churn: 2 processes of each runtime, capacity 2", async () => {
     const name = uniqueName("churn");
     const kids = RUNTIMES.flatMap((rt) => [new Child(rt), new Child(rt)]);
     const rounds = 1500;
@@ -118,10 +122,11 @@ describe("cross-process, mixed runtimes", () => {
   });
 
   for (const rt of RUNTIMES) {
-    it(`no torn value: ${rt} writes patterned values while the other runtime reads them`, async () => {
+    const other = RUNTIMES[(RUNTIMES.indexOf(rt) + 1) % RUNTIMES.length];
+    it(`no torn value: ${rt} writes patterned values while ${other} reads them`, async () => {
       const name = uniqueName(`torn-${rt}`);
       const w = new Child(rt);
-      const r = new Child(rt === "bun" ? "deno" : "bun");
+      const r = new Child(other);
       try {
         await w.send({ op: "open", name, options: { fields: ["v", "a", "b"] } });
         const { slot } = await w.send<{ slot: number }>({ op: "register", name });
@@ -135,6 +140,31 @@ describe("cross-process, mixed runtimes", () => {
         assert.equal(rd.torn, 0);
       } finally {
         await Promise.all([w.kill(), r.kill()]);
+        cleanup(name);
+      }
+    });
+  }
+
+  for (const rt of RUNTIMES) {
+    it(`${rt}: process.exit() while 3 Workers hold slots leaves no slot claimed (exit hook and shim)`, async () => {
+      const name = uniqueName(`exitw-${rt}`);
+      const reg = MemoryStatsRegistry.open(name, { capacity: 8 });
+      const child = new Child(rt);
+      try {
+        await child.send({ op: "open", name });
+        await child.send({ op: "register", name, label: "main" });
+        const { slots } = await child.send<{ slots: (number | null)[] }>({ op: "workers", name, count: 3 });
+        assert.equal(slots.filter((s) => s !== null).length, 3, "every Worker registered");
+        assert.deepEqual(reg.ownerCensus(), { live: 4, dead: 0 });
+        child.proc.stdin!.write(JSON.stringify({ op: "exit", code: 0 }) + "\n");
+        assert.equal((await child.exited).code, 0);
+        // Released, not merely left out by readers: no slot is claimed, dead or alive.
+        assert.deepEqual(reg.ownerCensus(), { live: 0, dead: 0 });
+        assert.equal(reg.aggregateStats().deadSlots, 0);
+        assert.equal(reg.reclaim(), 0);
+      } finally {
+        await child.kill();
+        reg.close();
         cleanup(name);
       }
     });

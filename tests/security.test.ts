@@ -24,7 +24,17 @@ import {
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { shim } from "../src/ffi/mod.ts";
-import { cleanup, HERE, ROOT, runFile, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
+import {
+  cleanup,
+  HERE,
+  OTHER,
+  ROOT,
+  runFile,
+  type Runtime,
+  runtimeBin,
+  RUNTIMES,
+  uniqueName,
+} from "./helpers.ts";
 import type { Msg } from "./fixtures/lines.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
@@ -70,7 +80,7 @@ function nobodyArgs(rt: Runtime, args: string[]): [string, string[]] {
   const root = nobodyRoot();
   const bin = `${root}node_modules/.bin/${rt}`;
   const file = `${root}tests/fixtures/try_open.ts`;
-  return rt === "bun" ? [bin, [file, ...args]] : [bin, ["run", "-A", file, ...args]];
+  return rt === "deno" ? [bin, ["run", "-A", file, ...args]] : [bin, [file, ...args]];
 }
 
 function asNobodyProblem(): string | undefined {
@@ -233,7 +243,7 @@ describe("security", () => {
     () => {
       const name = uniqueName("theirs");
       try {
-        const made = asNobody(HERE === "bun" ? "deno" : "bun", name, { mode: 0o644 }, "register", "7");
+        const made = asNobody(OTHER, name, { mode: 0o644 }, "register", "7");
         assert.equal(made.ok, true, made.message);
         assert.equal(made.created, true);
         assert.equal(fstatMode(name), 0o644);

@@ -88,9 +88,9 @@ function toRequest(
 async function writeResponse(response: Response, res: ServerResponse, head: boolean): Promise<void> {
   res.statusCode = response.status;
   const cookies = response.headers.getSetCookie();
-  for (const [name, value] of response.headers) {
+  response.headers.forEach((value, name) => {
     if (name !== "set-cookie") res.setHeader(name, value);
-  }
+  });
   if (cookies.length > 0) res.setHeader("set-cookie", cookies);
   if (response.body === null || head) {
     await response.body?.cancel();
