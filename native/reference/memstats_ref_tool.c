@@ -17,7 +17,11 @@
  *   churn NAME ROUNDS
  *       claim, write a mark, check the slot stays ours, release; prints ids.
  *   stress NAME [--writers N] [--readers M] [--reclaimers R] [--seconds S] [--no-abandon]
- *       creates NAME and hammers it from threads of this process (see stress()).
+ *         [--shim-readers M]
+ *       creates NAME and hammers it from threads of this process (see the
+ *       stress section). --shim-readers: M more reader threads that read
+ *       through the shim's ms_scan (only when built with the shim,
+ *       -DMSR_WITH_SHIM shim_reader.c ../memstats_shim.c).
  *   unlink NAME
  */
 #define _GNU_SOURCE
@@ -35,6 +39,10 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef MSR_WITH_SHIM
+#include "shim_reader.h"
+#endif
 
 /* ---- output ---- */
 
@@ -514,10 +522,11 @@ static void dec(double v, uint32_t *k, uint32_t *c, uint32_t *n) {
 
 static struct {
   msr_segment seg;
-  int writers, readers, reclaimers, abandon;
+  int writers, readers, reclaimers, abandon, shim_readers;
   atomic_int stop;
   atomic_uint_fast64_t claims, updates, sets, releases, abandoned, full, lost, clashes, errors;
   atomic_uint_fast64_t scans, rows_checked, torn, skipped, dead_seen, reclaimed_by_threads;
+  atomic_uint_fast64_t shim_scans, shim_rows_checked, shim_evidence_rows;
   atomic_uint claim_counter[MAX_STRESS_THREADS];
   atomic_int finished[MAX_STRESS_THREADS];
   pthread_t writer_threads[MAX_STRESS_THREADS];
@@ -590,6 +599,7 @@ struct reader_state {
   uint64_t *last_owner;
   uint32_t *last_n;
   uint64_t next_id_bound;
+  int identity_only; /* the shim's SCAN_EVIDENCE rows: values may be mid-update */
 };
 
 static void torn(const char *why, const msr_row *row) {
@@ -608,6 +618,7 @@ static int check_row(const msr_row *row, void *ctx) {
   if (sscanf(row->label, "w%u.%u.%u", &k, &c, &t) != 3 || k >= (unsigned)S.writers) return torn("label", row), 0;
   if (row->tid != t || row->pid != (uint32_t)getpid()) return torn("identity", row), 0;
   if (row->owner == 0 || row->owner >= rs->next_id_bound) return torn("owner id", row), 0;
+  if (rs->identity_only) return 0;
   double v = row->values[0];
   for (uint32_t f = 0; f + 1 < fc; f++)
     if (row->values[f] != v || row->peaks[f] != v) return torn("multi-field write", row), 0;
@@ -634,20 +645,33 @@ static int check_row(const msr_row *row, void *ctx) {
 }
 
 static void *stress_reader(void *arg) {
-  (void)arg;
+  int shim = arg != NULL;
   struct reader_state rs;
   rs.last_owner = calloc(S.seg.capacity, sizeof *rs.last_owner);
   rs.last_n = calloc(S.seg.capacity, sizeof *rs.last_n);
+  rs.identity_only = 0;
   for (uint64_t round = 0; !atomic_load(&S.stop); round++) {
     uint64_t overflow, reclaimed;
     msr_counters(&S.seg, &rs.next_id_bound, &overflow, &reclaimed);
     rs.next_id_bound += (uint64_t)S.seg.capacity * 1000000; /* ids taken while we scan */
-    msr_scan_stats st;
-    int r = msr_scan(&S.seg, round % 8 == 0 ? MSR_SCAN_LIVENESS : 0, 0, check_row, &rs, &st);
-    if (r != MSR_OK) atomic_fetch_add(&S.errors, 1);
-    atomic_fetch_add(&S.scans, 1);
-    atomic_fetch_add(&S.skipped, st.skipped);
-    atomic_fetch_add(&S.dead_seen, st.dead);
+    if (!shim) {
+      msr_scan_stats st;
+      int r = msr_scan(&S.seg, round % 8 == 0 ? MSR_SCAN_LIVENESS : 0, 0, check_row, &rs, &st);
+      if (r != MSR_OK) atomic_fetch_add(&S.errors, 1);
+      atomic_fetch_add(&S.scans, 1);
+      atomic_fetch_add(&S.skipped, st.skipped);
+      atomic_fetch_add(&S.dead_seen, st.dead);
+      continue;
+    }
+#ifdef MSR_WITH_SHIM
+    uint32_t busy = 0;
+    rs.identity_only = round % 4 == 3;
+    int n = shim_scan(&S.seg, rs.identity_only, check_row, &rs, &busy);
+    if (n < 0) atomic_fetch_add(&S.errors, 1);
+    atomic_fetch_add(&S.shim_scans, 1);
+    atomic_fetch_add(&S.skipped, busy);
+    if (n > 0) atomic_fetch_add(rs.identity_only ? &S.shim_evidence_rows : &S.shim_rows_checked, (uint64_t)n);
+#endif
   }
   free(rs.last_owner);
   free(rs.last_n);
@@ -679,9 +703,16 @@ static int cmd_stress(int argc, char **argv) {
     else if (strcmp(argv[k], "--seconds") == 0 && k + 1 < argc) {
       if (!parse_double(argv[++k], &seconds) || !(seconds > 0)) fail_json("INVALID_ARGUMENT", "%s", "--seconds");
     } else if (strcmp(argv[k], "--no-abandon") == 0) S.abandon = 0;
+    else if (strcmp(argv[k], "--shim-readers") == 0 && k + 1 < argc) {
+#ifdef MSR_WITH_SHIM
+      S.shim_readers = (int)parse_long(argv[++k], "--shim-readers");
+#else
+      fail_json("INVALID_ARGUMENT", "%s", "--shim-readers: this build has no shim (build with -DMSR_WITH_SHIM)");
+#endif
+    }
     else fail_json("INVALID_ARGUMENT", "unknown option %s", argv[k]);
   }
-  if (S.writers < 1 || S.writers > MAX_STRESS_THREADS || S.readers > MAX_STRESS_THREADS ||
+  if (S.writers < 1 || S.writers > MAX_STRESS_THREADS || S.readers + S.shim_readers > MAX_STRESS_THREADS ||
       S.reclaimers > MAX_STRESS_THREADS)
     fail_json("INVALID_ARGUMENT", "%s", "1 to 64 writers, at most 64 readers and reclaimers");
   msr_field fields[4] = {{"a", MSR_KIND_THREAD}, {"b", MSR_KIND_THREAD}, {"c", MSR_KIND_PROCESS}, {"d", MSR_KIND_THREAD}};
@@ -690,7 +721,9 @@ static int cmd_stress(int argc, char **argv) {
   if (r != MSR_OK) fail_status(r, name);
   pthread_t readers[MAX_STRESS_THREADS], reclaimers[MAX_STRESS_THREADS];
   for (int k = 0; k < S.writers; k++) pthread_create(&S.writer_threads[k], NULL, stress_writer, (void *)(uintptr_t)k);
-  for (int k = 0; k < S.readers; k++) pthread_create(&readers[k], NULL, stress_reader, NULL);
+  int nreaders = S.readers + S.shim_readers;
+  for (int k = 0; k < nreaders; k++)
+    pthread_create(&readers[k], NULL, stress_reader, k < S.readers ? NULL : (void *)&S);
   for (int k = 0; k < S.reclaimers; k++) pthread_create(&reclaimers[k], NULL, stress_reclaimer, NULL);
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -710,7 +743,7 @@ static int cmd_stress(int argc, char **argv) {
   }
   atomic_store(&S.stop, 1);
   for (int k = 0; k < S.writers; k++) pthread_join(S.writer_threads[k], NULL);
-  for (int k = 0; k < S.readers; k++) pthread_join(readers[k], NULL);
+  for (int k = 0; k < nreaders; k++) pthread_join(readers[k], NULL);
   for (int k = 0; k < S.reclaimers; k++) pthread_join(reclaimers[k], NULL);
   /* Every writer thread has ended: what is left is abandoned slots, all dead. */
   int last = msr_reclaim(&S.seg, NULL, NULL);
@@ -719,18 +752,21 @@ static int cmd_stress(int argc, char **argv) {
   uint64_t abandoned = atomic_load(&S.abandoned);
   int ok = atomic_load(&S.torn) == 0 && atomic_load(&S.lost) == 0 && atomic_load(&S.clashes) == 0 &&
            atomic_load(&S.errors) == 0 && last >= 0 && fin.rows == 0 && fin.claiming == 0 && fin.skipped == 0 &&
-           fin.reclaimed_count == abandoned && atomic_load(&S.claims) > 0 && atomic_load(&S.rows_checked) > 0;
+           fin.reclaimed_count == abandoned && atomic_load(&S.claims) > 0 && atomic_load(&S.rows_checked) > 0 &&
+           (S.shim_readers == 0 || atomic_load(&S.shim_rows_checked) > 0);
   printf("{\"ok\":%s,\"writers\":%d,\"readers\":%d,\"reclaimers\":%d,\"seconds\":%g,\"claims\":%" PRIu64
          ",\"updates\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"releases\":%" PRIu64 ",\"abandoned\":%" PRIu64
          ",\"replaced\":%" PRIu64 ",\"reclaimedCount\":%" PRIu64 ",\"reclaimedByThreads\":%" PRIu64
          ",\"full\":%" PRIu64 ",\"overflowCount\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"clashes\":%" PRIu64
          ",\"errors\":%" PRIu64 ",\"scans\":%" PRIu64 ",\"rowsChecked\":%" PRIu64 ",\"torn\":%" PRIu64
-         ",\"skipped\":%" PRIu64 ",\"deadSeen\":%" PRIu64 ",\"finalRows\":%u,\"firstTorn\":\"%s\"}\n",
+         ",\"skipped\":%" PRIu64 ",\"deadSeen\":%" PRIu64 ",\"shimReaders\":%d,\"shimScans\":%" PRIu64
+         ",\"shimRows\":%" PRIu64 ",\"shimEvidenceRows\":%" PRIu64 ",\"finalRows\":%u,\"firstTorn\":\"%s\"}\n",
          ok ? "true" : "false", S.writers, S.readers, S.reclaimers, seconds, (uint64_t)S.claims,
          (uint64_t)S.updates, (uint64_t)S.sets, (uint64_t)S.releases, abandoned, replaced, fin.reclaimed_count,
          (uint64_t)S.reclaimed_by_threads, (uint64_t)S.full, fin.overflow_count, (uint64_t)S.lost,
          (uint64_t)S.clashes, (uint64_t)S.errors, (uint64_t)S.scans, (uint64_t)S.rows_checked, (uint64_t)S.torn,
-         (uint64_t)S.skipped, (uint64_t)S.dead_seen, fin.rows, S.first_torn);
+         (uint64_t)S.skipped, (uint64_t)S.dead_seen, S.shim_readers, (uint64_t)S.shim_scans,
+         (uint64_t)S.shim_rows_checked, (uint64_t)S.shim_evidence_rows, fin.rows, S.first_torn);
   msr_detach(&S.seg);
   msr_unlink(name);
   return ok ? 0 : 1;
