@@ -337,14 +337,13 @@ uint64_t msr_claim_word(const msr_evidence *ev) {
 static int certainly_dead(uint32_t pid, uint32_t tid, uint64_t token, uint64_t token_mask, int by_tid) {
   char state;
   uint64_t start;
-  int r = read_task_stat(pid, tid, &state, &start);
-  if (r == 0) {
+  if (read_task_stat(pid, tid, &state, &start) == 0) {
     if (state == 'Z' || state == 'X' || state == 'x') return 1;                /* test 1 */
     if (token != 0 && (start & token_mask) != (token & token_mask)) return 1; /* test 2 */
     return 0;
   }
-  if (r != -ENOENT && r != -EACCES) return 0; /* proves nothing */
-  /* test 3: /proc may hide the thread (hidepid); ask the kernel. */
+  /* test 3: /proc may hide the thread (hidepid: ENOENT or EACCES), or it went away while we
+     read (ESRCH): ask the kernel. ESRCH from tgkill is proof whatever /proc said. */
   long k = by_tid ? syscall(SYS_tkill, (pid_t)tid, 0) : syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0);
   return k == -1 && errno == ESRCH;
 }
@@ -548,7 +547,12 @@ int msr_attach(msr_segment *seg, const char *name, int writable, int timeout_ms)
     }
     uint64_t size = (uint64_t)st.st_size;
     if (size > 0 && size < 128) {
-      status = MSR_E_TRUNCATED; /* 1. */
+      /* 1. Too small for a header: truncated if what is there could start one, else not ours. */
+      unsigned char head[8] = {0};
+      ssize_t got = pread(fd, head, size < 8 ? (size_t)size : 8, 0);
+      status = MSR_E_TRUNCATED;
+      for (ssize_t k = 0; k < got; k++)
+        if (head[k] != 0 && head[k] != (unsigned char)MAGIC_BYTES[k]) status = MSR_E_BAD_MAGIC;
       break;
     }
     status = V_WAIT; /* size 0: the creator has not sized it yet */
@@ -668,20 +672,24 @@ static int try_claim(msr_segment *seg, const unsigned char *label, const msr_evi
   return MSR_E_FULL;
 }
 
-int msr_claim_begin(msr_segment *seg, const char *label, msr_slot *slot) {
+int msr_claim_begin_as(msr_segment *seg, const char *label, const msr_evidence *ev, msr_slot *slot) {
   memset(slot, 0, sizeof *slot);
   if (!seg->writable) return MSR_E_READ_ONLY;
   unsigned char bytes[MSR_LABEL_SIZE];
   encode_label(bytes, label);
-  msr_evidence ev;
-  msr_self_evidence(&ev);
-  if (try_claim(seg, bytes, &ev, slot) == MSR_OK) return MSR_OK;
+  if (try_claim(seg, bytes, ev, slot) == MSR_OK) return MSR_OK;
   /* Every slot is taken: reclaim dead owners' slots, and scan again. */
   int r = msr_reclaim(seg, NULL, NULL);
   if (r < 0) return r;
-  if (try_claim(seg, bytes, &ev, slot) == MSR_OK) return MSR_OK;
+  if (try_claim(seg, bytes, ev, slot) == MSR_OK) return MSR_OK;
   atomic_fetch_add_explicit(A64(seg->base + H_OVERFLOW_COUNT), 1, memory_order_relaxed);
   return MSR_E_FULL;
+}
+
+int msr_claim_begin(msr_segment *seg, const char *label, msr_slot *slot) {
+  msr_evidence ev;
+  msr_self_evidence(&ev);
+  return msr_claim_begin_as(seg, label, &ev, slot);
 }
 
 int msr_claim_publish(msr_slot *slot) {

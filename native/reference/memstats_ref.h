@@ -118,6 +118,8 @@ typedef struct msr_slot {
 int msr_claim(msr_segment *seg, const char *label, msr_slot *slot);
 /* C1-C3 only: the slot holds the claim word until msr_claim_publish (for tests). */
 int msr_claim_begin(msr_segment *seg, const char *label, msr_slot *slot);
+/* C1-C3 recording `ev` instead of the calling thread's evidence (tests: e.g. token 0, "unknown"). */
+int msr_claim_begin_as(msr_segment *seg, const char *label, const msr_evidence *ev, msr_slot *slot);
 /* C4-C6. MSR_E_LOST if a reclaimer took the slot meanwhile. */
 int msr_claim_publish(msr_slot *slot);
 

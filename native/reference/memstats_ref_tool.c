@@ -5,11 +5,12 @@
  *
  *   create NAME CAPACITY FIELD[:process|:thread]... [--mode OCTAL]
  *   write NAME LABEL V1..Vn [--then V1..Vn]... [--single] [--threads K]
- *         [--label-hex HEX] [--stop-in-claim] [--hold]
+ *         [--label-hex HEX] [--stop-in-claim [--token T]] [--hold]
  *       K threads (default 1) each claim a slot and write every group of
  *       values (multi-field writes, or one field at a time with --single);
  *       prints the slots. --stop-in-claim stops after C3 (the slot keeps
- *       its claim word). --hold keeps the slots until stdin closes; then
+ *       its claim word; --token T records T as the start time instead of the
+ *       real one, e.g. 0 for "unknown"). --hold keeps the slots until stdin closes; then
  *       (or at once without --hold) they are released and the tool exits.
  *   read NAME [--all] [--budget MS]
  *       live rows (--all: dead owners' too), totals and counts.
@@ -225,6 +226,8 @@ struct write_plan {
   int ngroups;
   int single;
   int stop_in_claim;
+  int token_given;
+  uint64_t token;
 };
 
 struct writer {
@@ -243,7 +246,14 @@ static void *writer_main(void *arg) {
   struct writer *w = arg;
   struct write_plan *p = w->plan;
   w->tid = (uint32_t)syscall(SYS_gettid);
-  w->status = p->stop_in_claim ? msr_claim_begin(p->seg, p->label, &w->slot) : msr_claim(p->seg, p->label, &w->slot);
+  if (p->stop_in_claim) {
+    msr_evidence ev;
+    msr_self_evidence(&ev);
+    if (p->token_given) ev.token = p->token;
+    w->status = msr_claim_begin_as(p->seg, p->label, &ev, &w->slot);
+  } else {
+    w->status = msr_claim(p->seg, p->label, &w->slot);
+  }
   for (int g = 0; g < p->ngroups && w->status == MSR_OK && !p->stop_in_claim; g++) {
     if (p->single) {
       for (uint32_t f = 0; f < p->seg->field_count && w->status == MSR_OK; f++)
@@ -286,6 +296,10 @@ static int cmd_write(int argc, char **argv) {
     else if (strcmp(a, "--hold") == 0) hold = 1;
     else if (strcmp(a, "--stop-in-claim") == 0) plan.stop_in_claim = 1;
     else if (strcmp(a, "--threads") == 0 && k + 1 < argc) threads = (int)parse_long(argv[++k], "--threads");
+    else if (strcmp(a, "--token") == 0 && k + 1 < argc) {
+      plan.token_given = 1;
+      plan.token = (uint64_t)parse_long(argv[++k], "--token");
+    }
     else if (strcmp(a, "--label-hex") == 0 && k + 1 < argc) {
       const char *h = argv[++k];
       size_t n = strlen(h);
