@@ -68,7 +68,9 @@ export function claimerIsDead(n: NativeShim, word: bigint, ours: Evidence): bool
   const start = n.ms_thread_start(0, tid); // pid 0: the thread, whichever process it belongs to
   if (start < 0) return start === -ERRNO.ESRCH; // gone or zombie; EACCES and the like prove nothing
   if (start === 0) return false; // no start times on this OS
-  return (BigInt(start) & TOKEN_MASK) !== ((word >> CLAIM_TID_BITS) & TOKEN_MASK);
+  const token = (word >> CLAIM_TID_BITS) & TOKEN_MASK;
+  if (token === 0n) return false; // the claimer did not know its start time: nothing to compare
+  return (BigInt(start) & TOKEN_MASK) !== token;
 }
 
 /** Whether the thread a slot's evidence names is certainly gone (reads /proc). */
