@@ -453,6 +453,8 @@ describe("reference implementation (native/reference/)", () => {
         ]);
         assert.equal(left.claiming, 1, "the live claimer keeps its claim word");
         assert.equal(left.reclaimedCount, 2);
+        await liveClaiming.close();
+        assert.equal(refOk(["read", name, "--all"]).claiming, 0, "a claimer that exits gives its claim back");
       } finally {
         for (const w of writers) await w.kill();
         await child.close();

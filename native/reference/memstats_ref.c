@@ -721,6 +721,17 @@ int msr_claim_publish(msr_slot *slot) {
   return MSR_OK;
 }
 
+int msr_claim_cancel(msr_slot *slot) {
+  if (slot->seg == NULL || slot->claim_word == 0 || slot->id != 0) return MSR_E_INVALID;
+  uint64_t expected = slot->claim_word;
+  slot->claim_word = 0;
+  /* Release, as for a published slot: our fill comes before the next claimer's. */
+  if (!atomic_compare_exchange_strong_explicit(A64(slot_at(slot->seg, slot->index) + S_OWNER), &expected, 0,
+                                               memory_order_release, memory_order_relaxed))
+    return MSR_E_LOST;
+  return MSR_OK;
+}
+
 int msr_claim(msr_segment *seg, const char *label, msr_slot *slot) {
   for (int attempt = 0; attempt < 4; attempt++) {
     int r = msr_claim_begin(seg, label, slot);

@@ -123,6 +123,9 @@ int msr_claim_begin_as(msr_segment *seg, const char *label, const msr_evidence *
 /* C4-C6. MSR_E_LOST if a reclaimer took the slot meanwhile. */
 int msr_claim_publish(msr_slot *slot);
 
+/* Gives back a claim not yet published: CAS(owner, claim word -> 0). MSR_E_LOST if taken meanwhile. */
+int msr_claim_cancel(msr_slot *slot);
+
 /* One field: a plain single-copy-atomic store, no fence. */
 int msr_set(msr_slot *slot, uint32_t field, double value);
 /* Every field at once (W1-W4): `values` has field_count entries. */

@@ -357,6 +357,7 @@ static int cmd_write(int argc, char **argv) {
   for (int t = 0; t < threads; t++) {
     pthread_join(writers[t].thread, NULL);
     if (writers[t].slot.id != 0) msr_release(&writers[t].slot);
+    else if (writers[t].slot.claim_word != 0) msr_claim_cancel(&writers[t].slot);
   }
   if (status != MSR_OK) fail_status(status, "write");
   msr_detach(&seg);
@@ -616,12 +617,14 @@ struct reader_state {
   int identity_only; /* the shim's SCAN_EVIDENCE rows: values may be mid-update */
 };
 
-static void torn(const char *why, const msr_row *row) {
+/* Counts a torn copy (keeping the first for the report); returns 0 so that the scan goes on. */
+static int torn(const char *why, const msr_row *row) {
   atomic_fetch_add(&S.torn, 1);
   int expected = 0;
   if (atomic_compare_exchange_strong(&S.first_torn_set, &expected, 1))
     snprintf(S.first_torn, sizeof S.first_torn, "%s: slot %u owner %" PRIu64 " label %.63s v0 %.17g", why,
              row->slot, row->owner, row->label, row->values[0]);
+  return 0;
 }
 
 static int check_row(const msr_row *row, void *ctx) {
@@ -629,30 +632,30 @@ static int check_row(const msr_row *row, void *ctx) {
   uint32_t fc = S.seg.field_count;
   unsigned k, c, t;
   atomic_fetch_add(&S.rows_checked, 1);
-  if (sscanf(row->label, "w%u.%u.%u", &k, &c, &t) != 3 || k >= (unsigned)S.writers) return torn("label", row), 0;
-  if (row->tid != t || row->pid != (uint32_t)getpid()) return torn("identity", row), 0;
-  if (row->owner == 0 || row->owner >= rs->next_id_bound) return torn("owner id", row), 0;
+  if (sscanf(row->label, "w%u.%u.%u", &k, &c, &t) != 3 || k >= (unsigned)S.writers) return torn("label", row);
+  if (row->tid != t || row->pid != (uint32_t)getpid()) return torn("identity", row);
+  if (row->owner == 0 || row->owner >= rs->next_id_bound) return torn("owner id", row);
   if (rs->identity_only) return 0;
   double v = row->values[0];
   for (uint32_t f = 0; f + 1 < fc; f++)
-    if (row->values[f] != v || row->peaks[f] != v) return torn("multi-field write", row), 0;
+    if (row->values[f] != v || row->peaks[f] != v) return torn("multi-field write", row);
   uint32_t k2, c2, n = 0;
   if (v != 0) {
     dec(v, &k2, &c2, &n);
-    if (k2 != k || c2 != c || n == 0) return torn("values of another claim", row), 0;
+    if (k2 != k || c2 != c || n == 0) return torn("values of another claim", row);
   }
   double single = row->values[fc - 1], single_peak = row->peaks[fc - 1];
   uint32_t ns;
   if (single != 0) {
     dec(single, &k2, &c2, &ns);
-    if (k2 != k || c2 != c) return torn("single field of another claim", row), 0;
+    if (k2 != k || c2 != c) return torn("single field of another claim", row);
   }
-  if (single_peak < single) return torn("peak below value", row), 0;
+  if (single_peak < single) return torn("peak below value", row);
   if (single_peak != 0) {
     dec(single_peak, &k2, &c2, &ns);
-    if (k2 != k || c2 != c) return torn("single peak of another claim", row), 0;
+    if (k2 != k || c2 != c) return torn("single peak of another claim", row);
   }
-  if (rs->last_owner[row->slot] == row->owner && n < rs->last_n[row->slot]) return torn("went back", row), 0;
+  if (rs->last_owner[row->slot] == row->owner && n < rs->last_n[row->slot]) return torn("went back", row);
   rs->last_owner[row->slot] = row->owner;
   rs->last_n[row->slot] = n;
   return 0;
