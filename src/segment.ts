@@ -259,18 +259,22 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`;
 }
 
-/** The NO_SPACE error: what was asked, what /dev/shm has, and the ways out. */
-export function noSpaceError(n: NativeShim, name: string, bytes: number, what: string): MemstatsError {
+/**
+ * The NO_SPACE error: `reserve` when creating or attaching a writer (too big
+ * for what /dev/shm has left), `read` when a reader met a page of a sparse
+ * segment that /dev/shm could not supply. Says how much is free and what to do.
+ */
+export function noSpaceError(n: NativeShim, name: string, bytes: number, what: "reserve" | "read"): MemstatsError {
   const space = new Float64Array(2);
-  const known = n.ms_statvfs(SHM_DIR, space) === 0;
-  const free = known ? ` ${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])};` : "";
-  return new MemstatsError(
-    "NO_SPACE",
-    `cannot ${what} the ${mib(bytes)} of segment ${name}: shared memory is full;${free} ` +
-      `open it with a smaller capacity or fewer fields, or give the container more shared memory ` +
-      `(Docker: --shm-size; Kubernetes: an emptyDir with medium Memory and a larger sizeLimit)`,
-    name,
-  );
+  const fs = n.ms_statvfs(SHM_DIR, space) === 0 ? `${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])}` : "";
+  const grow = `give the container more shared memory (Docker: --shm-size; Kubernetes: an emptyDir ` +
+    `with medium: Memory and a larger sizeLimit)`;
+  const msg = what === "reserve"
+    ? `cannot reserve ${mib(bytes)} of shared memory for segment ${name}${fs ? `: ${fs}` : ""}; ` +
+      `open it with a smaller capacity or fewer fields, or ${grow}`
+    : `cannot read segment ${name}: a page of it was never reserved (an older writer sized it without ` +
+      `reserving) and shared memory is full${fs ? ` (${fs})` : ""}; free some, ${grow}, or recreate the segment`;
+  return new MemstatsError("NO_SPACE", msg, name);
 }
 
 /**
