@@ -230,29 +230,30 @@ int32_t ms_close(int32_t fd) { return close(fd) == 0 ? 0 : -errno; }
 
 int32_t ms_unlink(const char *name) { return shm_unlink(name) == 0 ? 0 : -errno; }
 
-struct header_copy {
+struct copy {
   const uint8_t *base;
   size_t len, acquire_off;
   uint8_t *out;
-  uint32_t *state;
+  uint32_t *first;
 };
 
-static int32_t copy_header(void *arg) {
-  struct header_copy *h = arg;
-  *h->state = LOAD_ACQUIRE((const uint32_t *)(h->base + h->acquire_off));
-  for (size_t i = 0; i < h->len; i++) h->out[i] = LOAD_RELAXED(h->base + i);
+static int32_t copy_out(void *arg) {
+  struct copy *c = arg;
+  *c->first = LOAD_ACQUIRE((const uint32_t *)(c->base + c->acquire_off));
+  for (size_t i = 0; i < c->len; i++) c->out[i] = LOAD_RELAXED(c->base + i);
   return 0;
 }
 
 /*
- * Guarded copy of the `len` first bytes of a mapping into `out`, after an
- * acquire load of the u32 at `acquire_off` (the header's `state`), returned
- * in `out_state`: a reader that sees state READY sees every header byte its
- * creator wrote before publishing it. -EFAULT when the mapping faulted.
+ * Guarded copy of `len` bytes at `base` into `out`, after an acquire load of
+ * the u32 at `base + acquire_off`, returned in `out_first`. Reading a header:
+ * acquire the `state` word, so that a reader that sees READY sees every byte
+ * its creator wrote before publishing it. -EFAULT when the mapping faulted
+ * (truncated under us, or a page /dev/shm could not supply).
  */
-int32_t ms_read_header(double base, double len, double acquire_off, uint8_t *out, uint32_t *out_state) {
-  struct header_copy h = {(const uint8_t *)(uintptr_t)base, (size_t)len, (size_t)acquire_off, out, out_state};
-  return guarded(h.base, h.len, copy_header, &h);
+int32_t ms_read(double base, double len, double acquire_off, uint8_t *out, uint32_t *out_first) {
+  struct copy c = {(const uint8_t *)(uintptr_t)base, (size_t)len, (size_t)acquire_off, out, out_first};
+  return guarded(c.base, c.len, copy_out, &c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -656,6 +657,28 @@ void ms_untrack(double base, double offset) {
     }
   }
   pthread_mutex_unlock(&claims_lock);
+}
+
+struct release {
+  uint64_t *owner;
+  uint64_t id;
+};
+
+static int32_t release_guarded(void *arg) {
+  struct release *r = arg;
+  cas_u64(r->owner, r->id, 0);
+  return 0;
+}
+
+/*
+ * Release the claim at `base + offset` held with `id`: stop tracking it, then
+ * CAS(id -> 0), guarded, so that releasing into a truncated file is -EFAULT,
+ * not a SIGBUS.
+ */
+int32_t ms_release(double base, double offset, double id) {
+  ms_untrack(base, offset);
+  struct release r = {(uint64_t *)((uintptr_t)base + (size_t)offset), (uint64_t)id};
+  return guarded(r.owner, 8, release_guarded, &r);
 }
 
 /* Release every claim of this process (the main thread's exit hook: Workers may still run). */

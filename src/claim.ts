@@ -97,11 +97,14 @@ function fill(seg: Segment, off: number, ev: Evidence, label: Uint8Array): void 
   Atomics.add(u32, sq, (Atomics.load(u32, sq) & 1) === 0 ? 2 : 1);
 }
 
-/** Give back slot `index` held with owner id `id`: stop tracking it, then CAS(id -> 0). */
+/**
+ * Give back slot `index` held with owner id `id`: stop tracking it, then
+ * CAS(id -> 0) in the shim, guarded: a segment truncated under its writer
+ * (by its owner, or a neighbour allowed to write it) must not kill the
+ * process as it releases.
+ */
 export function releaseSlot(seg: Segment, index: number, id: number): void {
-  const off = slotOffset(seg.geometry, index) + S.owner;
-  seg.native.ms_untrack(seg.address, off);
-  Atomics.compareExchange(seg.u64, off / 8, BigInt(id), 0n);
+  seg.native.ms_release(seg.address, slotOffset(seg.geometry, index) + S.owner, id);
 }
 
 /** What {@linkcode visitTaken} reports about each taken slot. */

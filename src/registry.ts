@@ -33,7 +33,7 @@ import { releaseClock, retainClock } from "./clock.ts";
 import { census, claimSlot, reclaimDead, releaseSlot } from "./claim.ts";
 import { MemstatsError } from "./errors.ts";
 import type { NativeShim } from "./ffi/mod.ts";
-import { slotOffset, VERSION_MAJOR } from "./layout.ts";
+import { S, slotOffset, VERSION_MAJOR } from "./layout.ts";
 import { currentEvidence, type Evidence, OwnerJudge } from "./liveness.ts";
 import { encodeLabel, type FieldKind, validateSegmentName } from "./names.ts";
 import { readCounters } from "./reader.ts";
@@ -45,7 +45,7 @@ import {
   type SegmentOptions,
   unlinkSegment,
 } from "./segment.ts";
-import { detachSlot, Slot, type SlotHandle } from "./slot.ts";
+import { detachSlot, Slot, slotDoubles, type SlotHandle } from "./slot.ts";
 import {
   type AggregateMemoryStats,
   aggregateOf,
@@ -443,7 +443,6 @@ export class MemoryStatsRegistry implements Disposable {
   close(): void {
     if (this.#closed) return;
     if (!this.#seg.readOnly) this.#releaseAll();
-    for (const h of this.#handles ?? []) if (h) detachSlot(h);
     this.#closed = true;
     openRegistries.delete(this);
     dropped.unregister(this);
@@ -498,13 +497,24 @@ export class MemoryStatsRegistry implements Disposable {
 
   #release(h: Slot): void {
     if (this.#handles?.[h.index] !== h) return;
-    detachSlot(h);
+    detachSlot(h, this.#lastValues(h.index));
     this.#handles[h.index] = undefined;
     this.#owned--;
     releaseClock();
     if (!this.#seg.mapped) return;
     releaseSlot(this.#seg, h.index, h.ownerId);
     this.#hint = h.index;
+  }
+
+  /** A copy of a slot's values for its released handle, read through the guarded shim (zeros if it faults). */
+  #lastValues(index: number): Float64Array {
+    const seg = this.#seg;
+    const copy = new Float64Array(slotDoubles(seg.geometry.fieldCount));
+    if (seg.mapped) {
+      const at = seg.address + slotOffset(seg.geometry, index);
+      seg.native.ms_read(at, copy.byteLength, S.seq, new Uint8Array(copy.buffer), new Uint32Array(1));
+    }
+    return copy;
   }
 
   #releaseAll(): void {

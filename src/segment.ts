@@ -264,16 +264,25 @@ function mib(n: number): string {
  * for what /dev/shm has left), `read` when a reader met a page of a sparse
  * segment that /dev/shm could not supply. Says how much is free and what to do.
  */
-export function noSpaceError(n: NativeShim, name: string, bytes: number, what: "reserve" | "read"): MemstatsError {
+export function noSpaceError(
+  n: NativeShim,
+  name: string,
+  bytes: number,
+  what: "reserve" | "read",
+): MemstatsError {
   const space = new Float64Array(2);
-  const fs = n.ms_statvfs(SHM_DIR, space) === 0 ? `${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])}` : "";
+  const fs = n.ms_statvfs(SHM_DIR, space) === 0
+    ? `${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])}`
+    : "";
   const grow = `give the container more shared memory (Docker: --shm-size; Kubernetes: an emptyDir ` +
     `with medium: Memory and a larger sizeLimit)`;
   const msg = what === "reserve"
     ? `cannot reserve ${mib(bytes)} of shared memory for segment ${name}${fs ? `: ${fs}` : ""}; ` +
       `open it with a smaller capacity or fewer fields, or ${grow}`
     : `cannot read segment ${name}: a page of it was never reserved (an older writer sized it without ` +
-      `reserving) and shared memory is full${fs ? ` (${fs})` : ""}; free some, ${grow}, or recreate the segment`;
+      `reserving) and shared memory is full${
+        fs ? ` (${fs})` : ""
+      }; free some, ${grow}, or recreate the segment`;
   return new MemstatsError("NO_SPACE", msg, name);
 }
 
@@ -520,7 +529,7 @@ function attach(
       if (address < 0) openError(name, address, "mapping");
       const copied = Math.min(length, MAX_HEADER);
       // A file too small for a header has no state word: acquire-load offset 0 instead.
-      const rc = n.ms_read_header(address, copied, copied > H.state ? H.state : 0, head, stateOut);
+      const rc = n.ms_read(address, copied, copied > H.state ? H.state : 0, head, stateOut);
       verdict = rc === -ERRNO.EFAULT
         ? faulted(n, fd, name, length)
         : inspectHeader(name, head.subarray(0, copied), info.size, copied > H.state ? stateOut[0] : 0);
