@@ -346,6 +346,8 @@ static int copy_slot(const uint8_t *s, double *r, int fields, int flags) {
   FENCE_ACQUIRE();
   uint64_t o1 = LOAD_RELAXED(owner);
   if (o1 == 0) return 0;
+  /* A write is under way: a copy now would be refused anyway (unless only the identity is wanted). */
+  if ((s1 & 1) != 0 && (o1 >> 63) == 0 && !(flags & SCAN_EVIDENCE)) return -1;
   int claiming = (o1 >> 63) != 0;
   if (claiming && !(flags & SCAN_CLAIMING)) return 0;
   if (!claiming) {

@@ -101,8 +101,9 @@ const RECLAIM_RETRY_MS = 1000;
 // The most one registration spends reclaiming on a full table.
 const RECLAIM_BUDGET_MS = 100;
 
-// Registries of this JS thread that may own slots, released at exit.
-const openRegistries = new Set<MemoryStatsRegistry>();
+// Registries of this JS thread that may own slots, released at exit. Held weakly: a registry
+// dropped without close() is finalized (below) like any other.
+const openRegistries = new Set<WeakRef<MemoryStatsRegistry>>();
 let exitHookInstalled = false;
 let releaseAllOf: (r: MemoryStatsRegistry) => void;
 let ourEvidence: Evidence | undefined;
@@ -118,14 +119,34 @@ function installExitHook(n: NativeShim): void {
   const rt = runtime();
   const main = rt.isMainThread;
   rt.onExit(() => {
-    for (const r of openRegistries) releaseAllOf(r);
+    for (const ref of openRegistries) {
+      const r = ref.deref();
+      if (r) releaseAllOf(r);
+    }
     // The process is ending: its Workers' slots go too, even while the Workers still run.
     if (main) n.ms_release_all();
   });
 }
 
-/** Mappings of registries dropped without `close()`: unmapped once nothing can reach them. */
-const dropped = new FinalizationRegistry<Segment>((seg) => seg.unmap());
+/** What a registry dropped without `close()` leaves to clean up. */
+interface Remains {
+  readonly seg: Segment;
+  /** Slots it still held: each holds the coarse clock. */
+  owned: number;
+  /** Its entry in `openRegistries`, once it owned a slot. */
+  ref?: WeakRef<MemoryStatsRegistry>;
+}
+
+/**
+ * Registries dropped without `close()`: once nothing can reach them (so no
+ * view of the mapping is left either), unmap. The shim releases the slots
+ * still tracked inside the mapping as it unmaps: nobody can write them now.
+ */
+const dropped = new FinalizationRegistry<Remains>((rest) => {
+  rest.seg.unmap();
+  for (; rest.owned > 0; rest.owned--) releaseClock();
+  if (rest.ref) openRegistries.delete(rest.ref);
+});
 
 /**
  * A registry of per-thread memory figures shared by every process that opens
@@ -147,7 +168,7 @@ export class MemoryStatsRegistry implements Disposable {
   readonly #fieldIndex: ReadonlyMap<string, number>;
   readonly #budget: number;
   #handles: (Slot | undefined)[] | undefined;
-  #owned = 0;
+  readonly #rest: Remains;
   #judge: OwnerJudge | undefined;
   #hint = 0;
   #closed = false;
@@ -164,6 +185,7 @@ export class MemoryStatsRegistry implements Disposable {
   private constructor(key: symbol, seg: Segment, budget: number) {
     if (key !== KEY) throw new TypeError("use MemoryStatsRegistry.open()");
     this.#seg = seg;
+    this.#rest = { seg, owned: 0 };
     this.#budget = budget;
     this.#fieldIndex = new Map(seg.fields.map((f, i) => [f, i]));
   }
@@ -192,7 +214,7 @@ export class MemoryStatsRegistry implements Disposable {
     }
     const seg = openSegment(name, options);
     const r = new MemoryStatsRegistry(KEY, seg, budget);
-    dropped.register(r, seg, r);
+    dropped.register(r, r.#rest, r);
     return r;
   }
 
@@ -444,7 +466,7 @@ export class MemoryStatsRegistry implements Disposable {
     if (this.#closed) return;
     if (!this.#seg.readOnly) this.#releaseAll();
     this.#closed = true;
-    openRegistries.delete(this);
+    if (this.#rest.ref) openRegistries.delete(this.#rest.ref);
     dropped.unregister(this);
     this.#seg.unmap();
   }
@@ -488,9 +510,9 @@ export class MemoryStatsRegistry implements Disposable {
     });
     this.#handles ??= new Array(seg.geometry.capacity).fill(undefined);
     this.#handles[index] = handle;
-    this.#owned++;
+    this.#rest.owned++;
     retainClock(runtime());
-    openRegistries.add(this);
+    if (!this.#rest.ref) openRegistries.add(this.#rest.ref = new WeakRef(this));
     installExitHook(seg.native);
     return handle;
   }
@@ -499,7 +521,7 @@ export class MemoryStatsRegistry implements Disposable {
     if (this.#handles?.[h.index] !== h) return;
     detachSlot(h, this.#lastValues(h.index));
     this.#handles[h.index] = undefined;
-    this.#owned--;
+    this.#rest.owned--;
     releaseClock();
     if (!this.#seg.mapped) return;
     releaseSlot(this.#seg, h.index, h.ownerId);
@@ -518,7 +540,7 @@ export class MemoryStatsRegistry implements Disposable {
   }
 
   #releaseAll(): void {
-    if (!this.#handles || this.#owned === 0) return;
+    if (!this.#handles || this.#rest.owned === 0) return;
     for (const h of this.#handles) if (h) this.#release(h);
   }
 
