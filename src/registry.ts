@@ -30,11 +30,11 @@
  * @module
  */
 import { releaseClock, retainClock } from "./clock.ts";
-import { census, claimSlot, reclaimDead, releaseSlot } from "./claim.ts";
+import { census, claimSlot, deathsSeen, reclaimDead, releaseSlot } from "./claim.ts";
 import { MemstatsError } from "./errors.ts";
 import type { NativeShim } from "./ffi/mod.ts";
 import { S, slotOffset, VERSION_MAJOR } from "./layout.ts";
-import { currentEvidence, type Evidence, OwnerJudge } from "./liveness.ts";
+import { currentEvidence, type Evidence } from "./liveness.ts";
 import { encodeLabel, type FieldKind, validateSegmentName } from "./names.ts";
 import { readCounters } from "./reader.ts";
 import { runtime } from "./runtime/mod.ts";
@@ -54,6 +54,7 @@ import {
   rows,
   type TableSnapshot,
   type ThreadMemoryStats,
+  totalsOnly,
 } from "./table.ts";
 
 /** Options for {@linkcode MemoryStatsRegistry.open}. */
@@ -169,7 +170,6 @@ export class MemoryStatsRegistry implements Disposable {
   readonly #budget: number;
   #handles: (Slot | undefined)[] | undefined;
   readonly #rest: Remains;
-  #judge: OwnerJudge | undefined;
   #hint = 0;
   #closed = false;
   #lastFruitlessReclaim = -Infinity;
@@ -324,19 +324,18 @@ export class MemoryStatsRegistry implements Disposable {
     // (or free slots themselves), so repeat while reclaim finds any; after a reclaim that found
     // nothing, a full table is trusted to stay full for a while.
     const now = Date.now();
-    const judge = this.#ownerJudge();
     if (
       claim === null &&
-      (now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS || judge.deaths !== this.#deathsAtFruitless)
+      (now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS || deathsSeen(seg) !== this.#deathsAtFruitless)
     ) {
       const deadline = performance.now() + RECLAIM_BUDGET_MS;
       for (let round = 0; claim === null && round < 8; round++) {
-        const freed = reclaimDead(seg, judge, ev, { fresh: false, deadline });
+        const freed = reclaimDead(seg, { fresh: false, deadline });
         claim = claimSlot(seg, ev, label, this.#hint);
         if (freed === 0) {
           if (claim === null) {
             this.#lastFruitlessReclaim = now;
-            this.#deathsAtFruitless = judge.deaths;
+            this.#deathsAtFruitless = deathsSeen(seg);
           }
           break;
         }
@@ -380,7 +379,7 @@ export class MemoryStatsRegistry implements Disposable {
    */
   reclaim(): number {
     this.#assertWritable();
-    return reclaimDead(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
+    return reclaimDead(this.#seg);
   }
 
   /**
@@ -396,7 +395,7 @@ export class MemoryStatsRegistry implements Disposable {
    */
   ownerCensus(): { live: number; dead: number } {
     this.#assertOpen();
-    return census(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
+    return census(this.#seg);
   }
 
   /**
@@ -412,7 +411,8 @@ export class MemoryStatsRegistry implements Disposable {
    * ```
    */
   aggregateStats(): AggregateMemoryStats {
-    return aggregateOf(this.#read(false));
+    this.#assertOpen();
+    return totalsOnly(this.#seg, this.#budget) ?? aggregateOf(this.#read(false));
   }
 
   /**
@@ -430,7 +430,7 @@ export class MemoryStatsRegistry implements Disposable {
   perThreadStats(): IterableIterator<ThreadMemoryStats> {
     this.#assertOpen();
     const cols = this.#spare.pop() ?? new Columns(this.#seg.fields, this.#seg.kinds);
-    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true);
+    cols.read(this.#seg, this.#budget, true);
     return rows(cols, () => this.#spare.push(cols));
   }
 
@@ -457,7 +457,7 @@ export class MemoryStatsRegistry implements Disposable {
     this.#assertOpen();
     if (!(Number.isInteger(index) && index >= 0 && index < this.capacity)) return null;
     const cols = new Columns(this.#seg.fields, this.#seg.kinds);
-    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true, index, 1);
+    cols.read(this.#seg, this.#budget, true, index, 1);
     return cols.count === 1 ? rowRecord(cols, 0) : null;
   }
 
@@ -484,15 +484,7 @@ export class MemoryStatsRegistry implements Disposable {
   #read(labels: boolean): Columns {
     this.#assertOpen();
     this.#columns ??= new Columns(this.#seg.fields, this.#seg.kinds);
-    return this.#columns.read(this.#seg, this.#ownerJudge(), this.#budget, labels);
-  }
-
-  #ownerJudge(): OwnerJudge {
-    return (this.#judge ??= new OwnerJudge(
-      this.#seg.native,
-      this.#seg.geometry.capacity,
-      evidence(this.#seg.native),
-    ));
+    return this.#columns.read(this.#seg, this.#budget, labels);
   }
 
   #adopt(index: number, id: number): SlotHandle {

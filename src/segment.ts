@@ -132,6 +132,7 @@ export class Segment {
   /** f64 view (values, peaks, times): writers only. */
   readonly f64: Float64Array;
   #mapped = true;
+  #judge = 0;
 
   /** Use {@linkcode openSegment}. */
   constructor(parts: SegmentParts) {
@@ -161,6 +162,21 @@ export class Segment {
     return this.#mapped;
   }
 
+  /**
+   * The shim's cache of verdicts on this table's owners (`ms_judge_new`),
+   * made on first use and freed with the mapping.
+   */
+  judge(): number {
+    if (this.#judge === 0) {
+      const ns = this.native.ms_pid_namespace();
+      this.#judge = this.native.ms_judge_new(this.geometry.capacity, ns > 0 ? ns : 0);
+      if (this.#judge === 0) {
+        throw new MemstatsError("IO", `out of memory for the owners of segment ${this.name}`, this.name);
+      }
+    }
+    return this.#judge;
+  }
+
   /** Take a fresh id from the header counter; ids start at 1 and are never reused. */
   takeOwnerId(): bigint {
     return Atomics.add(this.u64, H.nextOwnerId / 8, 1n);
@@ -180,6 +196,8 @@ export class Segment {
     if (!this.#mapped) return;
     this.#mapped = false;
     this.native.ms_unmap(this.address, this.length);
+    if (this.#judge !== 0) this.native.ms_judge_free(this.#judge);
+    this.#judge = 0;
   }
 }
 

@@ -45,6 +45,8 @@ export const SYMBOLS = {
   ms_unlink: { args: ["cstring"], result: "i32" },
   ms_read: { args: ["f64", "f64", "f64", "buffer", "buffer"], result: "i32" },
   ms_scan: { args: ["buffer"], result: "i32" },
+  ms_judge_new: { args: ["f64", "f64"], result: "f64" },
+  ms_judge_free: { args: ["f64"], result: "void" },
   ms_getpid: { args: [], result: "i32" },
   ms_gettid: { args: [], result: "i32" },
   ms_geteuid: { args: [], result: "u32" },
