@@ -673,8 +673,8 @@ static inline __attribute__((always_inline)) int take(struct scan *sc, uint32_t 
 }
 
 /*
- * The scan for totals only (SCAN_LIVE | SCAN_NO_RECORDS without labels: what
- * `aggregateStats()` needs): per slot, the seqlock copy of the values and a
+ * The scan for totals only (SCAN_NO_RECORDS, with SCAN_LIVE and nothing else:
+ * what `aggregateStats()` needs): per slot, the seqlock copy of the values and a
  * cached verdict on the owner; the owner's identity is copied (by
  * copy_slot) only when its verdict must be renewed. Same protocol, same
  * counts and sums as scan_slots, fewer instructions.
@@ -682,7 +682,7 @@ static inline __attribute__((always_inline)) int take(struct scan *sc, uint32_t 
 static int32_t scan_totals(struct scan *sc) {
   /* Locals, not sc->: an acquire fence is a compiler barrier, so fields read through a pointer reload. */
   double *const io = sc->io;
-  const struct judge *const j = sc->judge;
+  const struct judge *const j = (sc->flags & SCAN_LIVE) ? sc->judge : NULL;
   const uint8_t *const base = sc->base + sc->header;
   const size_t stride = sc->stride;
   const int fields = sc->fields;
@@ -719,10 +719,12 @@ static int32_t scan_totals(struct scan *sc) {
       if (LOAD_RELAXED(owner) != o1 || LOAD_RELAXED(seq) != s1) continue;
       done = 1;
       int is_dead;
-      double at = j->at[slot];
-      /* Owner ids are below 2^63: a signed conversion is one instruction, an unsigned one a branch. */
-      if (j->id[slot] == (double)(int64_t)o1 && (at < 0 || now - at < JUDGE_RECHECK_MS)) {
-        is_dead = at < 0;
+      if (j == NULL) {
+        is_dead = 0; /* without SCAN_LIVE: every owner counts (a measure of what judging costs) */
+      } else if (j->id[slot] == (double)(int64_t)o1 &&
+                 (j->at[slot] < 0 || now - j->at[slot] < JUDGE_RECHECK_MS)) {
+        /* Owner ids are below 2^63: a signed conversion is one instruction, an unsigned one a branch. */
+        is_dead = j->at[slot] < 0;
       } else {
         /* Renew the verdict: copy the identity consistently, then judge. */
         uint64_t o = 0;
@@ -756,7 +758,7 @@ static int32_t scan_totals(struct scan *sc) {
 static int32_t scan_slots(void *arg) {
   struct scan *sc = arg;
   double *io = sc->io;
-  if (sc->flags == (SCAN_LIVE | SCAN_NO_RECORDS)) {
+  if ((sc->flags & ~SCAN_LIVE) == SCAN_NO_RECORDS) {
     io[IO_OVERFLOW] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_OVERFLOW));
     io[IO_RECLAIMED] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_RECLAIMED));
     return scan_totals(sc);

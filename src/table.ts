@@ -268,8 +268,10 @@ export class Columns implements TableSnapshot {
  * Totals of a read without its rows, when every field is per thread: the
  * shim counts and sums as it reads, and no record reaches JavaScript (the
  * cost of `aggregateStats()`). Returns undefined when a field is per process.
+ * `judge: false` counts every owner, dead or alive: only for measuring what
+ * judging costs (scripts/bench_protocol.ts).
  */
-export function totalsOnly(seg: Segment, budgetMs: number): AggregateMemoryStats | undefined {
+export function totalsOnly(seg: Segment, budgetMs: number, judge = true): AggregateMemoryStats | undefined {
   if (seg.kinds.includes("process")) return undefined;
   const g = seg.geometry;
   const deadline = budgetMs > 0 ? performance.now() + budgetMs : 0;
@@ -285,7 +287,7 @@ export function totalsOnly(seg: Segment, budgetMs: number): AggregateMemoryStats
       skipped += g.capacity - base;
       break;
     }
-    const b = scanBatch(seg, base, want, SCAN_LIVE | SCAN_NO_RECORDS, deadline);
+    const b = scanBatch(seg, base, want, (judge ? SCAN_LIVE : 0) | SCAN_NO_RECORDS, deadline);
     live += b.live;
     dead += b.dead;
     skipped += b.skipped + (want - b.scanned);
