@@ -440,8 +440,9 @@ static int claimer_is_dead(double ours, uint64_t word) {
   int32_t tid = (int32_t)(word & ((1ULL << CLAIM_TID_BITS) - 1));
   double start = ms_thread_start(0, tid); /* pid 0: the thread, whichever process it belongs to */
   if (start < 0) return start == -ESRCH;
-  if (start == 0) return 0;
   uint64_t token_bits = (word >> CLAIM_TID_BITS) & ((1ULL << CLAIM_TOKEN_BITS) - 1);
+  /* No start time here, or none in the word (its claimer could not read its own): only "gone" is proof. */
+  if (start == 0 || token_bits == 0) return 0;
   return ((uint64_t)start & ((1ULL << CLAIM_TOKEN_BITS) - 1)) != token_bits;
 }
 
