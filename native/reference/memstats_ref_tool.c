@@ -21,7 +21,8 @@
  *         [--shim-readers M]
  *       creates NAME and hammers it from threads of this process (see the
  *       stress section). --shim-readers: M more reader threads that read
- *       through the shim's ms_scan (only when built with the shim,
+ *       through the shim's ms_scan, in each of its modes, and check its
+ *       verdicts on owners too (only when built with the shim:
  *       -DMSR_WITH_SHIM shim_reader.c ../memstats_shim.c).
  *   unlink NAME
  */
@@ -541,7 +542,8 @@ static struct {
   atomic_int stop;
   atomic_uint_fast64_t claims, updates, sets, releases, abandoned, full, lost, clashes, errors;
   atomic_uint_fast64_t scans, rows_checked, torn, skipped, dead_seen, reclaimed_by_threads;
-  atomic_uint_fast64_t shim_scans, shim_rows_checked, shim_evidence_rows;
+  atomic_uint_fast64_t shim_scans, shim_rows_checked, shim_evidence_rows, shim_totals_scans, shim_dead_verdicts;
+  atomic_uint alive_tid[MAX_STRESS_THREADS]; /* writer k's tid, cleared just before it abandons a slot */
   atomic_uint claim_counter[MAX_STRESS_THREADS];
   atomic_int finished[MAX_STRESS_THREADS];
   pthread_t writer_threads[MAX_STRESS_THREADS];
@@ -559,6 +561,7 @@ static uint64_t xorshift(uint64_t *s) {
 static void *stress_writer(void *arg) {
   uint32_t k = (uint32_t)(uintptr_t)arg;
   uint32_t tid = (uint32_t)syscall(SYS_gettid);
+  atomic_store(&S.alive_tid[k], tid);
   uint64_t rng = ((uint64_t)tid << 32) ^ (uint64_t)k ^ 0x9E3779B97F4A7C15u;
   msr_segment *seg = &S.seg;
   uint32_t fc = seg->field_count;
@@ -601,6 +604,7 @@ static void *stress_writer(void *arg) {
     if (S.abandon && xorshift(&rng) % 64 == 0) {
       /* Exit holding the slot: its owner is now dead, for reclaimers to find. */
       atomic_fetch_add(&S.abandoned, 1);
+      atomic_store(&S.alive_tid[k], 0);
       atomic_store(&S.finished[k], 1);
       return NULL;
     }
@@ -661,12 +665,68 @@ static int check_row(const msr_row *row, void *ctx) {
   return 0;
 }
 
+#ifdef MSR_WITH_SHIM
+/* A thread judged dead must not be a writer that is still running (tids are not reused meanwhile). */
+static void check_verdict(uint32_t tid, const msr_row *row) {
+  for (int k = 0; k < S.writers; k++)
+    if (tid != 0 && atomic_load(&S.alive_tid[k]) == tid) torn("a live owner judged dead", row);
+}
+
+static int check_shim_row(const msr_row *row, int dead, int claiming, void *ctx) {
+  if (claiming) {
+    if (dead) check_verdict((uint32_t)(row->owner & 0x3FFFFFu), row); /* the claim word's tid */
+    return 0;
+  }
+  if (dead) {
+    atomic_fetch_add(&S.shim_dead_verdicts, 1);
+    check_verdict(row->tid, row);
+  }
+  return check_row(row, ctx);
+}
+
+/*
+ * The shim's modes, in turn: plain records; records of live owners
+ * (SCAN_LIVE, cached verdicts); counting and summing only (the
+ * aggregateStats() path); and the reclaimer's mode (identity even
+ * mid-update, claim words, a fresh verdict on every record).
+ */
+static void shim_round(struct reader_state *rs, double judge, uint64_t round) {
+  static const int modes[4] = {
+    SHIM_SCAN_LABELS,
+    SHIM_SCAN_LABELS | SHIM_SCAN_LIVE,
+    SHIM_SCAN_LIVE | SHIM_SCAN_NO_RECORDS,
+    SHIM_SCAN_LABELS | SHIM_SCAN_CLAIMING | SHIM_SCAN_EVIDENCE | SHIM_SCAN_JUDGE | SHIM_SCAN_FRESH,
+  };
+  int mode = modes[round % 4];
+  rs->identity_only = (mode & SHIM_SCAN_EVIDENCE) != 0;
+  shim_scan_out out;
+  int n = shim_scan(&S.seg, judge, mode, check_shim_row, rs, &out);
+  if (n < 0) {
+    atomic_fetch_add(&S.errors, 1);
+    return;
+  }
+  atomic_fetch_add(&S.shim_scans, 1);
+  atomic_fetch_add(&S.skipped, out.skipped);
+  if (mode & SHIM_SCAN_NO_RECORDS) {
+    if (n != 0 || out.live + out.dead + out.skipped > S.seg.capacity) atomic_fetch_add(&S.errors, 1);
+    atomic_fetch_add(&S.shim_totals_scans, 1);
+  } else if (mode & SHIM_SCAN_LIVE) {
+    if ((uint32_t)n != out.live) atomic_fetch_add(&S.errors, 1);
+  }
+  if (n > 0) atomic_fetch_add(rs->identity_only ? &S.shim_evidence_rows : &S.shim_rows_checked, (uint64_t)n);
+}
+#endif
+
 static void *stress_reader(void *arg) {
   int shim = arg != NULL;
   struct reader_state rs;
   rs.last_owner = calloc(S.seg.capacity, sizeof *rs.last_owner);
   rs.last_n = calloc(S.seg.capacity, sizeof *rs.last_n);
   rs.identity_only = 0;
+#ifdef MSR_WITH_SHIM
+  double judge = shim ? shim_judge_new(&S.seg) : 0;
+  if (shim && judge == 0) atomic_fetch_add(&S.errors, 1);
+#endif
   for (uint64_t round = 0; !atomic_load(&S.stop); round++) {
     uint64_t overflow, reclaimed;
     msr_counters(&S.seg, &rs.next_id_bound, &overflow, &reclaimed);
@@ -681,15 +741,12 @@ static void *stress_reader(void *arg) {
       continue;
     }
 #ifdef MSR_WITH_SHIM
-    uint32_t busy = 0;
-    rs.identity_only = round % 4 == 3;
-    int n = shim_scan(&S.seg, rs.identity_only, check_row, &rs, &busy);
-    if (n < 0) atomic_fetch_add(&S.errors, 1);
-    atomic_fetch_add(&S.shim_scans, 1);
-    atomic_fetch_add(&S.skipped, busy);
-    if (n > 0) atomic_fetch_add(rs.identity_only ? &S.shim_evidence_rows : &S.shim_rows_checked, (uint64_t)n);
+    if (judge != 0) shim_round(&rs, judge, round);
 #endif
   }
+#ifdef MSR_WITH_SHIM
+  if (judge != 0) shim_judge_free(judge);
+#endif
   free(rs.last_owner);
   free(rs.last_n);
   return NULL;
@@ -777,13 +834,15 @@ static int cmd_stress(int argc, char **argv) {
          ",\"full\":%" PRIu64 ",\"overflowCount\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"clashes\":%" PRIu64
          ",\"errors\":%" PRIu64 ",\"scans\":%" PRIu64 ",\"rowsChecked\":%" PRIu64 ",\"torn\":%" PRIu64
          ",\"skipped\":%" PRIu64 ",\"deadSeen\":%" PRIu64 ",\"shimReaders\":%d,\"shimScans\":%" PRIu64
-         ",\"shimRows\":%" PRIu64 ",\"shimEvidenceRows\":%" PRIu64 ",\"finalRows\":%u,\"firstTorn\":\"%s\"}\n",
+         ",\"shimRows\":%" PRIu64 ",\"shimEvidenceRows\":%" PRIu64 ",\"shimTotalsScans\":%" PRIu64
+         ",\"shimDeadVerdicts\":%" PRIu64 ",\"finalRows\":%u,\"firstTorn\":\"%s\"}\n",
          ok ? "true" : "false", S.writers, S.readers, S.reclaimers, seconds, (uint64_t)S.claims,
          (uint64_t)S.updates, (uint64_t)S.sets, (uint64_t)S.releases, abandoned, replaced, fin.reclaimed_count,
          (uint64_t)S.reclaimed_by_threads, (uint64_t)S.full, fin.overflow_count, (uint64_t)S.lost,
          (uint64_t)S.clashes, (uint64_t)S.errors, (uint64_t)S.scans, (uint64_t)S.rows_checked, (uint64_t)S.torn,
          (uint64_t)S.skipped, (uint64_t)S.dead_seen, S.shim_readers, (uint64_t)S.shim_scans,
-         (uint64_t)S.shim_rows_checked, (uint64_t)S.shim_evidence_rows, fin.rows, S.first_torn);
+         (uint64_t)S.shim_rows_checked, (uint64_t)S.shim_evidence_rows, (uint64_t)S.shim_totals_scans,
+         (uint64_t)S.shim_dead_verdicts, fin.rows, S.first_torn);
   msr_detach(&S.seg);
   msr_unlink(name);
   return ok ? 0 : 1;
