@@ -299,12 +299,55 @@ describe("memstats CLI", () => {
       assert.equal(existsSync(path(cut)), false);
       const notOurs = cli(HERE, ["rm", junk]);
       assert.equal(notOurs.status, 1);
-      assert.match(notOurs.stderr, /refusing to remove .*BAD_MAGIC.*pass --force/);
+      assert.match(notOurs.stderr, /refusing to remove .*not a memstats segment.*pass --force.*\[BAD_MAGIC\]/);
       assert.equal(cli(HERE, ["rm", junk, "--force"]).status, 0);
       assert.equal(existsSync(path(junk)), false);
     } finally {
       rmSync(path(junk), { force: true });
       cleanup(cut);
+    }
+  });
+
+  it("rm and gc remove only memstats segments: a non-empty file without the magic needs --force, whatever its size", () => {
+    const files: [string, Uint8Array][] = [
+      ["hello", new TextEncoder().encode("hello")],
+      ["zeros", new Uint8Array(3)], // a few zero bytes: no creator ever leaves this
+      ["prefix", new TextEncoder().encode("MEMSTAT")], // the magic cut short
+      ["big", new Uint8Array(8192).fill(7)],
+    ];
+    const names = files.map(([tag]) => uniqueName(`cli-notours-${tag}`));
+    files.forEach(([, bytes], i) => writeFileSync(path(names[i]), bytes));
+    try {
+      for (const [i, n] of names.entries()) {
+        const r = cli(HERE, ["rm", n]);
+        assert.equal(r.status, 1, `${files[i][0]}: ${r.stdout}${r.stderr}`);
+        assert.equal(r.stdout, "", "nothing removed");
+        assert.match(
+          r.stderr,
+          new RegExp(`^memstats rm: refusing to remove ${n}: it is not a memstats segment \\(${
+            files[i][1].length
+          } bytes? without the memstats magic; it may belong to another program\\).*pass --force.*\\[BAD_MAGIC\\]\\n$`),
+        );
+        oneLine(r.stderr);
+        assert.ok(existsSync(path(n)), `${files[i][0]} kept`);
+        // show explains without advising removal; gc, named or not, leaves it alone.
+        const s = cli(HERE, ["show", n]);
+        assert.equal(s.status, 1);
+        assert.match(s.stderr, /is not a memstats segment.*\[BAD_MAGIC\]/);
+        assert.doesNotMatch(s.stderr, /memstats rm|remove it/);
+        assert.equal(cli(HERE, ["gc", n, "--remove-empty", "--grace", "0"]).status, 1);
+        assert.ok(existsSync(path(n)), `${files[i][0]} kept by gc`);
+      }
+      for (const n of names) assert.equal(cli(HERE, ["rm", n, "--force"]).status, 0);
+      assert.ok(names.every((n) => !existsSync(path(n))), "--force removes them");
+      // An empty file is a segment its creator never sized: rm takes it without --force.
+      const empty = uniqueName("cli-empty");
+      writeFileSync(path(empty), "");
+      const r = cli(HERE, ["rm", empty]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(existsSync(path(empty)), false);
+    } finally {
+      for (const n of names) rmSync(path(n), { force: true });
     }
   });
 

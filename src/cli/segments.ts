@@ -29,15 +29,76 @@ export function segmentPath(name: string): string {
   return SHM_DIR + name;
 }
 
-/** Turn a core error into a one-line CLI error naming the fix. */
+/**
+ * Turn a core error into a one-line CLI error naming the fix. A file that
+ * does not start with the magic is never called a segment, and never gets
+ * removal advice: it may belong to another program.
+ */
 export function explain(e: unknown): never {
   if (!(e instanceof MemstatsError)) throw e;
   let msg = e.message;
+  let code: string = e.code;
   if (e.code === "NOT_FOUND") {
     msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
       `or start the program that writes it`;
   }
-  throw new CliError(msg, e.code);
+  if ((e.code === "TRUNCATED" || e.code === "BAD_MAGIC") && e.segment !== undefined) {
+    const foreign = notASegment(probeFile(e.segment));
+    if (foreign !== undefined) {
+      msg = `${e.segment} is not a memstats segment (${foreign}); check the name with \`memstats ls\``;
+      code = "BAD_MAGIC";
+    }
+  }
+  throw new CliError(msg, code);
+}
+
+/** What the file behind a segment name is, judged from `lstat` and its first 8 bytes only. */
+export interface FileProbe {
+  /** Whether the name exists at all. */
+  readonly exists: boolean;
+  /** Whether it is a regular file (not a symbolic link, directory, FIFO...). */
+  readonly regular: boolean;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Whether it starts with the 8 magic bytes. */
+  readonly magic: boolean;
+  /** Why its first bytes could not be read (then `magic` is unknown and false). */
+  readonly unreadable?: string;
+}
+
+/** Look at the file behind `name` without mapping it, following no symbolic link. */
+export function probeFile(name: string): FileProbe {
+  const path = segmentPath(name);
+  let stat: Stats;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return { exists: false, regular: false, size: 0, magic: false };
+  }
+  if (!stat.isFile()) return { exists: true, regular: false, size: stat.size, magic: false };
+  const problem = magicProblem(path);
+  return {
+    exists: true,
+    regular: true,
+    size: stat.size,
+    magic: problem === undefined,
+    ...(problem?.startsWith("unreadable") ? { unreadable: problem } : {}),
+  };
+}
+
+/**
+ * Why a file is certainly not a memstats segment, or undefined when it may
+ * be one. Creators size a segment in one step from empty to its full size,
+ * so a non-empty file without the whole magic is never one, whatever its
+ * size; an empty file is a segment whose creator has not sized it (yet).
+ */
+export function notASegment(p: FileProbe): string | undefined {
+  if (!p.exists || p.unreadable !== undefined) return undefined;
+  if (!p.regular) return "not a regular file";
+  if (p.size > 0 && !p.magic) {
+    return `${p.size} byte${p.size === 1 ? "" : "s"} without the memstats magic; it may belong to another program`;
+  }
+  return undefined;
 }
 
 /** Attach read-only, with CLI-worded errors. */
