@@ -42,7 +42,8 @@ export function explain(e: unknown): never {
     msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
       `or start the program that writes it`;
   }
-  if ((e.code === "TRUNCATED" || e.code === "BAD_MAGIC") && e.segment !== undefined) {
+  // The core calls a few bytes that could begin a header TRUNCATED, with removal advice.
+  if (e.code === "TRUNCATED" && e.segment !== undefined) {
     const foreign = notASegment(probeFile(e.segment));
     if (foreign !== undefined) {
       msg = `${e.segment} is not a memstats segment (${foreign}); check the name with \`memstats ls\``;
