@@ -97,7 +97,9 @@ export function notASegment(p: FileProbe): string | undefined {
   if (!p.exists || p.unreadable !== undefined) return undefined;
   if (!p.regular) return "not a regular file";
   if (p.size > 0 && !p.magic) {
-    return `${p.size} byte${p.size === 1 ? "" : "s"} without the memstats magic; it may belong to another program`;
+    return `${p.size} byte${
+      p.size === 1 ? "" : "s"
+    } without the memstats magic; it may belong to another program`;
   }
   return undefined;
 }
