@@ -8,7 +8,7 @@
  * @module
  */
 import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
-import { defaultSegment } from "../default.ts";
+import { defaultSegment, squatted } from "../default.ts";
 import { MemstatsError } from "../errors.ts";
 import { HEADER_FIXED, MAGIC } from "../layout.ts";
 import { SEGMENT_NAME_PATTERN } from "../names.ts";
@@ -41,6 +41,10 @@ export function explain(e: unknown): never {
   if (e.code === "NOT_FOUND") {
     msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
       `or start the program that writes it`;
+  }
+  // Another user holds the default name: say whose it is and how to choose another.
+  if (e.code === "EACCES" && e.segment !== undefined && e.segment === defaultSegment()) {
+    msg = squatted(e.segment, e)?.message ?? msg;
   }
   // The core calls a few bytes that could begin a header TRUNCATED, with removal advice.
   if (e.code === "TRUNCATED" && e.segment !== undefined) {
