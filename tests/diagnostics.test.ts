@@ -6,7 +6,15 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { cleanup, RUNTIMES, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
@@ -81,6 +89,38 @@ describe("diagnostics", () => {
         await p.kill();
         rmSync(dir, { recursive: true, force: true });
         cleanup(name);
+      }
+    });
+
+    it(`${rt}: an exit report file replaces a symbolic link planted at its path, never writes through it`, async () => {
+      const dir = mkdtempSync(`${tmpdir()}/memstats-report-`);
+      const victim = `${dir}/victim`;
+      writeFileSync(victim, "precious\n");
+      try {
+        const cases: [string, string, string][] = [
+          ["json", `${dir}/report.json`, victim], // a link to an existing file
+          ["text", `${dir}/report.txt`, `${dir}/created-through-link`], // a dangling link
+        ];
+        for (const [format, file, target] of cases) {
+          symlinkSync(target, file);
+          const name = uniqueName(`diag-link-${rt}`);
+          const p = await start(rt, name, { MEMSTATS_REPORT: `${format}:${file}` });
+          try {
+            assert.deepEqual(await p.close(), { code: 0, signal: null });
+            assert.equal(p.stderr, "", "nothing on stderr");
+            assert.ok(lstatSync(file).isFile(), `${format}: the link was replaced by a regular file`);
+            const text = readFileSync(file, "utf8");
+            if (format === "json") assert.equal(JSON.parse(text).slots[0].label, `${rt}-diag`);
+            else assert.match(text, /=== end of memstats report\n$/);
+          } finally {
+            await p.kill();
+            cleanup(name);
+          }
+        }
+        assert.equal(readFileSync(victim, "utf8"), "precious\n", "the link's target is untouched");
+        assert.equal(existsSync(`${dir}/created-through-link`), false, "nothing created through the link");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
