@@ -1,0 +1,47 @@
+/**
+ * A `/metrics` body (Prometheus text format 0.0.4) for every live slot of a
+ * registry: the figures of every process, isolate and Worker that writes
+ * into the segment, whichever of them answers the scrape. Used by the
+ * server recipes next to this file; copy it into your application.
+ *
+ * The `memstats serve` command gives the full exposition (peaks, counters,
+ * OpenMetrics); this is the few lines an application needs to answer on
+ * its own port.
+ */
+import type { MemoryStatsRegistry } from "../mod.ts";
+
+/** A Prometheus label value: backslash, double quote and line feed escaped. */
+function quote(value: string | number): string {
+  return `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+/** The exposition of one read of `registry`: a gauge per slot and field, and the totals. */
+export function renderMetrics(registry: MemoryStatsRegistry): string {
+  const seg = quote(registry.name);
+  const lines = [
+    "# HELP memstats_slot_value Current value of a field in one slot (one thread of one process).",
+    "# TYPE memstats_slot_value gauge",
+  ];
+  for (const t of registry.perThreadStats()) {
+    const who = `segment=${seg},slot="${t.slot}",pid="${t.pid}",tid="${t.tid}",label=${quote(t.label)}`;
+    for (const [field, value] of Object.entries(t.values)) {
+      lines.push(`memstats_slot_value{${who},field=${quote(field)}} ${value}`);
+    }
+  }
+  const a = registry.aggregateStats();
+  lines.push(
+    "# HELP memstats_segment_value Total of a field over live slots (per-process fields once per process).",
+    "# TYPE memstats_segment_value gauge",
+    ...Object.entries(a.totals).map(([f, v]) =>
+      `memstats_segment_value{segment=${seg},field=${quote(f)}} ${v}`
+    ),
+    "# HELP memstats_active_slots Slots with a live owner.",
+    "# TYPE memstats_active_slots gauge",
+    `memstats_active_slots{segment=${seg}} ${a.activeThreads}`,
+    "# HELP memstats_dead_slots Slots whose owner died, awaiting reclaim.",
+    "# TYPE memstats_dead_slots gauge",
+    `memstats_dead_slots{segment=${seg}} ${a.deadSlots}`,
+    "",
+  );
+  return lines.join("\n");
+}
