@@ -37,7 +37,6 @@ export function segmentPath(name: string): string {
 export function explain(e: unknown): never {
   if (!(e instanceof MemstatsError)) throw e;
   let msg = e.message;
-  let code: string = e.code;
   if (e.code === "NOT_FOUND") {
     msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
       `or start the program that writes it`;
@@ -46,15 +45,16 @@ export function explain(e: unknown): never {
   if (e.code === "EACCES" && e.segment !== undefined && e.segment === defaultSegment()) {
     msg = squatted(e.segment, e)?.message ?? msg;
   }
-  // The core calls a few bytes that could begin a header TRUNCATED, with removal advice.
+  // The core calls a file that could be a header still being written TRUNCATED (FORMAT.md) and
+  // advises removing it; without the whole magic, `rm` will not, so neither does this message.
   if (e.code === "TRUNCATED" && e.segment !== undefined) {
     const foreign = notASegment(probeFile(e.segment));
     if (foreign !== undefined) {
-      msg = `${e.segment} is not a memstats segment (${foreign}); check the name with \`memstats ls\``;
-      code = "BAD_MAGIC";
+      msg = `${e.segment} does not start with the memstats magic (${foreign}): it is not a memstats ` +
+        `segment, or one whose creator never wrote its header; check the name with \`memstats ls --all\``;
     }
   }
-  throw new CliError(msg, code);
+  throw new CliError(msg, e.code);
 }
 
 /** What the file behind a segment name is, judged from `lstat` and its first 8 bytes only. */
