@@ -20,6 +20,8 @@
  * Stop the cluster with Ctrl-C or SIGTERM: each process releases its slot as
  * it exits, and a process killed outright is left out of every read within a
  * second (`memstats gc` frees its slot).
+ *
+ * In your application, import from `"@memstats/shm"` (`jsr:` or `npm:`) rather than `"../mod.ts"`.
  */
 import { availableParallelism } from "node:os";
 import process from "node:process";

@@ -16,6 +16,8 @@
  *
  * The segment's name comes from `MEMSTATS_SEGMENT`; every isolate and every
  * reader must use the same one. The slots are released when the isolates end.
+ *
+ * In your application, import from `"@memstats/shm"` (`jsr:` or `npm:`) rather than `"../mod.ts"`.
  */
 import { MemoryStatsRegistry, SAMPLER_FIELDS, startSampler } from "../mod.ts";
 import { renderMetrics } from "./metrics.ts";

@@ -7,6 +7,8 @@
  * The `memstats serve` command gives the full exposition (peaks, counters,
  * OpenMetrics); this is the few lines an application needs to answer on
  * its own port.
+ *
+ * In your application, import from `"@memstats/shm"` (`jsr:` or `npm:`) rather than `"../mod.ts"`.
  */
 import type { MemoryStatsRegistry } from "../mod.ts";
 

@@ -108,14 +108,17 @@ export function notASegment(p: FileProbe): string | undefined {
   return undefined;
 }
 
-/** Attach read-only, with CLI-worded errors. */
-export function openReadOnly(name: string, allowForeign: boolean): MemoryStatsRegistry {
+/**
+ * Attach read-only, with CLI-worded errors, waiting up to `openTimeoutMs`
+ * for a segment whose creator is still writing its header.
+ */
+export function openReadOnly(name: string, allowForeign: boolean, openTimeoutMs = 1000): MemoryStatsRegistry {
   try {
     return MemoryStatsRegistry.open(name, {
       readOnly: true,
       create: false,
       allowForeignOwner: allowForeign,
-      openTimeoutMs: 1000,
+      openTimeoutMs,
     });
   } catch (e) {
     explain(e);

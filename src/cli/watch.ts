@@ -104,7 +104,8 @@ class View {
     try {
       if (ino !== this.ino || this.reg === undefined) {
         this.detach();
-        this.reg = openReadOnly(this.name, this.allowForeign);
+        // No waiting for a creator here: a refresh must not stall the keys; the next one tries again.
+        this.reg = openReadOnly(this.name, this.allowForeign, 0);
         if (ino !== this.ino) this.history = [];
         this.ino = ino;
         this.fields = this.reg.fields;
