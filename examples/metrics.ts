@@ -17,32 +17,39 @@ function quote(value: string | number): string {
   return `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 }
 
-/** The exposition of one read of `registry`: a gauge per slot and field, and the totals. */
+/**
+ * The exposition of one read of `registry` (so the totals add up to the
+ * slots listed): a gauge per slot and field, the totals, and the slots
+ * counted and left out.
+ */
 export function renderMetrics(registry: MemoryStatsRegistry): string {
   const seg = quote(registry.name);
+  const t = registry.snapshot();
   const lines = [
     "# HELP memstats_slot_value Current value of a field in one slot (one thread of one process).",
     "# TYPE memstats_slot_value gauge",
   ];
-  for (const t of registry.perThreadStats()) {
-    const who = `segment=${seg},slot="${t.slot}",pid="${t.pid}",tid="${t.tid}",label=${quote(t.label)}`;
-    for (const [field, value] of Object.entries(t.values)) {
-      lines.push(`memstats_slot_value{${who},field=${quote(field)}} ${value}`);
-    }
+  for (let k = 0; k < t.count; k++) {
+    const who = `segment=${seg},slot="${t.slot[k]}",pid="${t.pid[k]}",tid="${t.tid[k]}",label=${
+      quote(t.labels[k])
+    }`;
+    t.fields.forEach((field, j) =>
+      lines.push(`memstats_slot_value{${who},field=${quote(field)}} ${t.values[j][k]}`)
+    );
   }
-  const a = registry.aggregateStats();
   lines.push(
     "# HELP memstats_segment_value Total of a field over live slots (per-process fields once per process).",
     "# TYPE memstats_segment_value gauge",
-    ...Object.entries(a.totals).map(([f, v]) =>
-      `memstats_segment_value{segment=${seg},field=${quote(f)}} ${v}`
-    ),
+    ...t.fields.map((f, j) => `memstats_segment_value{segment=${seg},field=${quote(f)}} ${t.totals[j]}`),
     "# HELP memstats_active_slots Slots with a live owner.",
     "# TYPE memstats_active_slots gauge",
-    `memstats_active_slots{segment=${seg}} ${a.activeThreads}`,
+    `memstats_active_slots{segment=${seg}} ${t.count}`,
     "# HELP memstats_dead_slots Slots whose owner died, awaiting reclaim.",
     "# TYPE memstats_dead_slots gauge",
-    `memstats_dead_slots{segment=${seg}} ${a.deadSlots}`,
+    `memstats_dead_slots{segment=${seg}} ${t.deadSlots}`,
+    "# HELP memstats_skipped_slots Slots this read left out (a write in progress, or out of time).",
+    "# TYPE memstats_skipped_slots gauge",
+    `memstats_skipped_slots{segment=${seg}} ${t.skippedSlots}`,
     "",
   );
   return lines.join("\n");
