@@ -16,6 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
+import process from "node:process";
 import { cleanup, RUNTIMES, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 
@@ -88,6 +89,24 @@ describe("diagnostics", () => {
       } finally {
         await p.kill();
         rmSync(dir, { recursive: true, force: true });
+        cleanup(name);
+      }
+    });
+
+    it(`${rt}: without installDiagnostics, SIGQUIT ends the process, as README and docs/CLI.md say`, async () => {
+      const name = uniqueName(`diag-none-${rt}`);
+      const p = new Proc(rt, "diag_child.ts", { MEMSTATS_REPORT: "" });
+      try {
+        await p.send({ op: "open", name, options: { capacity: 4 } });
+        await p.send({ op: "register", label: "no-diagnostics" });
+        process.kill(p.pid, "SIGQUIT");
+        const { code, signal } = await p.exited;
+        assert.ok(
+          signal === "SIGQUIT" || code === 131,
+          `ended by SIGQUIT, got code ${code}, signal ${signal}`,
+        );
+      } finally {
+        await p.kill();
         cleanup(name);
       }
     });
