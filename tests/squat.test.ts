@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { cleanup, RUNTIMES } from "./helpers.ts";
-import { asNobodyProblem, NOBODY, runAsNobody } from "./fixtures/nobody.ts";
+import { asNobodyProblem, NOBODY, runAsNobody } from "./fixtures/nobody_run.ts";
 
 const SKIP = asNobodyProblem();
 
