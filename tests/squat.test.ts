@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { cleanup, RUNTIMES } from "./helpers.ts";
-import { asNobodyProblem, NOBODY, runAsNobody } from "./fixtures/nobody_run.ts";
+import { NOBODY, nobodyProblem as asNobodyProblem, runAsNobody } from "./fixtures/nobody.ts";
 
 const SKIP = asNobodyProblem();
 
@@ -56,7 +56,9 @@ describe("the default segment squatted by another user", () => {
               squat.close();
             }
           }
-          const ok = answer(runAsNobody(rt, "tests/fixtures/default_slot.ts", [], { MEMSTATS_SEGMENT: own }));
+          const ok = answer(
+            runAsNobody(rt, "tests/fixtures/default_slot.ts", [], { env: { MEMSTATS_SEGMENT: own } }),
+          );
           assert.deepEqual(ok, { ok: true, uid: NOBODY, segment: own, slot: 0 });
         } finally {
           cleanup(victimDefault, own);
