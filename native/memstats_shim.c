@@ -601,7 +601,13 @@ static inline __attribute__((always_inline)) int copy_slot(const struct scan *sc
   const uint64_t *owner = (const uint64_t *)(s + SLOT_OWNER);
   uint32_t s1 = LOAD_RELAXED(seq);
   FENCE_ACQUIRE();
-  uint64_t o1 = LOAD_RELAXED(owner);
+  /*
+   * R3 may be relaxed: the seq check after R5 catches a copy from a later
+   * claim. Reading evidence (E1) skips that check, so the owner word is an
+   * acquire load: the identity copied after it is the one its claim
+   * published (C6 is a release), or the owner word moves by the re-check.
+   */
+  uint64_t o1 = (flags & SCAN_EVIDENCE) ? LOAD_ACQUIRE(owner) : LOAD_RELAXED(owner);
   if (o1 == 0) return 0;
   int claiming = (o1 >> 63) != 0;
   if (claiming && !(flags & SCAN_CLAIMING)) return 0;
