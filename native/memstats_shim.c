@@ -230,241 +230,30 @@ int32_t ms_close(int32_t fd) { return close(fd) == 0 ? 0 : -errno; }
 
 int32_t ms_unlink(const char *name) { return shm_unlink(name) == 0 ? 0 : -errno; }
 
-struct header_copy {
+struct copy {
   const uint8_t *base;
   size_t len, acquire_off;
   uint8_t *out;
-  uint32_t *state;
+  uint32_t *first;
 };
 
-static int32_t copy_header(void *arg) {
-  struct header_copy *h = arg;
-  *h->state = LOAD_ACQUIRE((const uint32_t *)(h->base + h->acquire_off));
-  for (size_t i = 0; i < h->len; i++) h->out[i] = LOAD_RELAXED(h->base + i);
+static int32_t copy_out(void *arg) {
+  struct copy *c = arg;
+  *c->first = LOAD_ACQUIRE((const uint32_t *)(c->base + c->acquire_off));
+  for (size_t i = 0; i < c->len; i++) c->out[i] = LOAD_RELAXED(c->base + i);
   return 0;
 }
 
 /*
- * Guarded copy of the `len` first bytes of a mapping into `out`, after an
- * acquire load of the u32 at `acquire_off` (the header's `state`), returned
- * in `out_state`: a reader that sees state READY sees every header byte its
- * creator wrote before publishing it. -EFAULT when the mapping faulted.
+ * Guarded copy of `len` bytes at `base` into `out`, after an acquire load of
+ * the u32 at `base + acquire_off`, returned in `out_first`. Reading a header:
+ * acquire the `state` word, so that a reader that sees READY sees every byte
+ * its creator wrote before publishing it. -EFAULT when the mapping faulted
+ * (truncated under us, or a page /dev/shm could not supply).
  */
-int32_t ms_read_header(double base, double len, double acquire_off, uint8_t *out, uint32_t *out_state) {
-  struct header_copy h = {(const uint8_t *)(uintptr_t)base, (size_t)len, (size_t)acquire_off, out, out_state};
-  return guarded(h.base, h.len, copy_header, &h);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The read protocol: ms_scan.                                               */
-
-/* Slot offsets (src/layout.ts `S`). */
-enum {
-  SLOT_OWNER = 0,
-  SLOT_SEQ = 8,
-  SLOT_PID = 16,
-  SLOT_TID = 20,
-  SLOT_TOKEN = 24,
-  SLOT_NS = 32,
-  SLOT_REGISTERED = 40,
-  SLOT_UPDATED = 48,
-  SLOT_LABEL = 64,
-  SLOT_VALUES = 128,
-  LABEL_BYTES = 64,
-};
-
-/* Header offsets of the counters returned with every scan. */
-enum { HEADER_OVERFLOW = 56, HEADER_RECLAIMED = 64 };
-
-/* The request block of ms_scan, in doubles (src/reader.ts `IO` mirrors it). */
-enum {
-  IO_BASE = 0,       /* in: address of the mapping */
-  IO_LENGTH,         /* in: bytes mapped */
-  IO_HEADER_SIZE,    /* in */
-  IO_STRIDE,         /* in */
-  IO_FIELDS,         /* in: fieldCount */
-  IO_START,          /* in: first slot */
-  IO_COUNT,          /* in: slots to scan (at most IO_MAX_RECORDS) */
-  IO_FLAGS,          /* in: SCAN_* bits */
-  IO_MAX_RECORDS,    /* in: room for this many records */
-  IO_BUDGET,         /* in: ms this call may take before it stops early (0: no limit) */
-  IO_BUSY,           /* out: slots skipped because no consistent copy could be taken */
-  IO_SCANNED,        /* out: slots looked at (< IO_COUNT when the deadline passed) */
-  IO_OVERFLOW,       /* out: header overflowCount */
-  IO_RECLAIMED,      /* out: header reclaimedCount */
-  IO_RECORD_SIZE,    /* out: doubles per record */
-  IO_HEAD = 16,      /* records start here */
-};
-
-/* Fields of one record, in doubles; values and peaks follow, then the label's 64 bytes. */
-enum {
-  R_SLOT = 0,
-  R_OWNER_HI, /* owner word, high 32 bits (bit 31: claiming) */
-  R_OWNER_LO,
-  R_SEQ,
-  R_PID,
-  R_TID,
-  R_TOKEN,
-  R_NS,
-  R_REGISTERED,
-  R_UPDATED,
-  R_FIXED, /* values start here */
-};
-
-/*
- * SCAN_LABELS: copy the label. SCAN_CLAIMING: also return slots being
- * claimed (their owner word only). SCAN_EVIDENCE: accept a copy whose owner
- * did not move even if `seq` is odd or moved: the owner's identity (pid,
- * tid, token, namespace) is written only by a claim, before the owner id is,
- * so it is consistent whenever the owner word is; the values may not be
- * (a reclaimer needs the identity of an owner killed inside update()).
- */
-enum { SCAN_LABELS = 1, SCAN_CLAIMING = 2, SCAN_EVIDENCE = 4 };
-
-/* Tries per slot in the first pass, and again after the pass, before it counts as busy. */
-enum { FIRST_TRIES = 2, LATER_TRIES = 2 };
-
-static double monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/*
- * One attempt at a consistent copy of the slot at `s` into `r`. Returns 1
- * when copied (active, or claiming with SCAN_CLAIMING), 0 when the slot is
- * free (or claiming), -1 when a write was under way (try again).
- *
- *   s1 = seq; fence(acquire); o1 = owner; copy; fence(acquire); o2 = owner; s2 = seq
- *   accept when s1 is even, s1 == s2 and o1 == o2
- */
-static int copy_slot(const uint8_t *s, double *r, int fields, int flags) {
-  const uint32_t *seq = (const uint32_t *)(s + SLOT_SEQ);
-  const uint64_t *owner = (const uint64_t *)(s + SLOT_OWNER);
-  uint32_t s1 = LOAD_RELAXED(seq);
-  FENCE_ACQUIRE();
-  uint64_t o1 = LOAD_RELAXED(owner);
-  if (o1 == 0) return 0;
-  int claiming = (o1 >> 63) != 0;
-  if (claiming && !(flags & SCAN_CLAIMING)) return 0;
-  if (!claiming) {
-    r[R_PID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_PID));
-    r[R_TID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_TID));
-    r[R_TOKEN] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_TOKEN));
-    r[R_NS] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_NS));
-    uint64_t reg = LOAD_RELAXED((const uint64_t *)(s + SLOT_REGISTERED));
-    uint64_t upd = LOAD_RELAXED((const uint64_t *)(s + SLOT_UPDATED));
-    memcpy(&r[R_REGISTERED], &reg, 8);
-    memcpy(&r[R_UPDATED], &upd, 8);
-    const uint64_t *v = (const uint64_t *)(s + SLOT_VALUES);
-    uint64_t *out = (uint64_t *)(r + R_FIXED);
-    for (int j = 0; j < 2 * fields; j++) out[j] = LOAD_RELAXED(v + j);
-    if (flags & SCAN_LABELS) {
-      const uint64_t *l = (const uint64_t *)(s + SLOT_LABEL);
-      uint64_t *lo = (uint64_t *)(r + R_FIXED + 2 * fields);
-      for (int j = 0; j < LABEL_BYTES / 8; j++) lo[j] = LOAD_RELAXED(l + j);
-    }
-  }
-  FENCE_ACQUIRE();
-  uint64_t o2 = LOAD_RELAXED(owner);
-  uint32_t s2 = LOAD_RELAXED(seq);
-  if (o1 != o2) return -1;
-  if (claiming) {
-    /* A claim word is its own evidence; the slot's other words are not written yet. */
-    r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
-    r[R_OWNER_LO] = (double)(uint32_t)o1;
-    r[R_SEQ] = s1;
-    return 1;
-  }
-  if (!(flags & SCAN_EVIDENCE) && ((s1 & 1) != 0 || s1 != s2)) return -1;
-  r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
-  r[R_OWNER_LO] = (double)(uint32_t)o1;
-  r[R_SEQ] = s1;
-  return 1;
-}
-
-struct scan {
-  double *io;
-  const uint8_t *base;
-  size_t header, stride;
-  int fields, flags, rsize;
-  int64_t start, count, room;
-  double deadline;
-};
-
-static int32_t scan_slots(void *arg) {
-  struct scan *sc = arg;
-  double *io = sc->io;
-  int32_t n = 0;
-  int32_t busy = 0;
-  int64_t scanned = 0;
-  /* Slots to look at again after the pass: their indexes, in the tail after the record area. */
-  int64_t again_count = 0;
-  int32_t *again = (int32_t *)(io + IO_HEAD + (size_t)sc->room * sc->rsize);
-  io[IO_OVERFLOW] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_OVERFLOW));
-  io[IO_RECLAIMED] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_RECLAIMED));
-  for (int64_t i = 0; i < sc->count; i++) {
-    if (sc->deadline > 0 && (i & 63) == 63 && monotonic_ms() > sc->deadline) break;
-    scanned++;
-    const uint8_t *s = sc->base + sc->header + (size_t)(sc->start + i) * sc->stride;
-    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
-    int got = -1;
-    for (int t = 0; t < FIRST_TRIES && got < 0; t++) got = copy_slot(s, r, sc->fields, sc->flags);
-    if (got > 0) {
-      r[R_SLOT] = (double)(sc->start + i);
-      n++;
-    } else if (got < 0) {
-      again[again_count++] = (int32_t)(sc->start + i);
-    }
-  }
-  for (int64_t k = 0; k < again_count; k++) {
-    int32_t slot = again[k];
-    const uint8_t *s = sc->base + sc->header + (size_t)slot * sc->stride;
-    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
-    int got = -1;
-    for (int t = 0; t < LATER_TRIES && got < 0; t++) got = copy_slot(s, r, sc->fields, sc->flags);
-    if (got > 0) {
-      r[R_SLOT] = slot;
-      n++;
-    } else if (got < 0) {
-      busy++;
-    }
-  }
-  io[IO_BUSY] = busy;
-  io[IO_SCANNED] = (double)scanned;
-  return n;
-}
-
-/*
- * Scan slots [start, start + count) of a mapped table and write one record
- * per active slot (and per claiming slot with SCAN_CLAIMING) to io + IO_HEAD.
- * A slot whose copy is inconsistent is retried once in the pass and once
- * more after it; then it is counted in IO_BUSY and left out. Returns the
- * number of records, or -EFAULT when the mapping faulted (file truncated).
- */
-int32_t ms_scan(double *io) {
-  struct scan sc;
-  sc.io = io;
-  sc.base = (const uint8_t *)(uintptr_t)io[IO_BASE];
-  size_t length = (size_t)io[IO_LENGTH];
-  sc.header = (size_t)io[IO_HEADER_SIZE];
-  sc.stride = (size_t)io[IO_STRIDE];
-  sc.fields = (int)io[IO_FIELDS];
-  sc.start = (int64_t)io[IO_START];
-  sc.count = (int64_t)io[IO_COUNT];
-  sc.flags = (int)io[IO_FLAGS];
-  sc.room = (int64_t)io[IO_MAX_RECORDS];
-  sc.deadline = io[IO_BUDGET] > 0 ? monotonic_ms() + io[IO_BUDGET] : 0;
-  sc.rsize = R_FIXED + 2 * sc.fields + ((sc.flags & SCAN_LABELS) ? LABEL_BYTES / 8 : 0);
-  io[IO_RECORD_SIZE] = sc.rsize;
-  io[IO_BUSY] = 0;
-  io[IO_SCANNED] = 0;
-  if (sc.count > sc.room) sc.count = sc.room;
-  if (sc.fields < 1 || sc.fields > 32 || sc.start < 0 || sc.count < 0 ||
-      sc.header + (size_t)(sc.start + sc.count) * sc.stride > length) {
-    return -EINVAL;
-  }
-  return guarded(sc.base, length, scan_slots, &sc);
+int32_t ms_read(double base, double len, double acquire_off, uint8_t *out, uint32_t *out_first) {
+  struct copy c = {(const uint8_t *)(uintptr_t)base, (size_t)len, (size_t)acquire_off, out, out_first};
+  return guarded(c.base, c.len, copy_out, &c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -525,8 +314,7 @@ double ms_thread_start(int32_t pid, int32_t tid) {
   snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)(pid > 0 ? pid : tid), (int)tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    int e = errno;
-    if (e != ENOENT && e != EACCES && e != EPERM) return -e;
+    /* Hidden (hidepid), not permitted, out of descriptors: none of it is proof; the kernel may have some. */
     int x = thread_exists(pid, tid);
     return x == -ESRCH ? -ESRCH : -EACCES;
   }
@@ -571,6 +359,496 @@ void ms_sleep_ms(double ms) {
   ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Who is alive: verdicts on slot owners, cached per reader.                  */
+
+/*
+ * A reader leaves out every slot whose owner is certainly dead
+ * (docs/FORMAT.md, "Who is alive"), judging each owner when it first sees
+ * its id and again at most JUDGE_RECHECK_MS later while it lives: with
+ * tgkill (does the thread still exist? ~1 us), and with the full /proc check
+ * (same thread, not a zombie? ~10 us) every JUDGE_FULL_MS. Owner ids are
+ * never reused and the dead never come back, so a dead verdict stands for
+ * as long as the slot keeps that id. A fresh judgement (reclaim, census)
+ * always makes the full check.
+ */
+enum { JUDGE_RECHECK_MS = 500, JUDGE_FULL_MS = 10000 };
+
+/* Claim word: bits 0-21 tid, 22-41 low 20 bits of the start time, 42-62 low 21 bits of the namespace. */
+enum { CLAIM_TID_BITS = 22, CLAIM_TOKEN_BITS = 20, CLAIM_NS_BITS = 21 };
+
+struct judge {
+  uint32_t capacity;
+  double ns;        /* our pid namespace inode: owners recorded in another are never judged */
+  double deaths;    /* owners found dead, ever */
+  double *id;       /* per slot: the owner id judged */
+  double *at;       /* per slot: when (monotonic ms); -1: dead */
+  double *full_at;  /* per slot: when last checked in full */
+};
+
+/* A verdict cache for a table of `capacity` slots, for a reader in pid namespace `ns`; 0 without memory. */
+double ms_judge_new(double capacity, double ns) {
+  struct judge *j = calloc(1, sizeof *j);
+  if (j == NULL) return 0;
+  size_t n = (size_t)capacity;
+  j->capacity = (uint32_t)n;
+  j->ns = ns;
+  j->id = calloc(n, sizeof(double));
+  j->at = calloc(n, sizeof(double));
+  j->full_at = calloc(n, sizeof(double));
+  if (j->id == NULL || j->at == NULL || j->full_at == NULL) {
+    free(j->id);
+    free(j->at);
+    free(j->full_at);
+    free(j);
+    return 0;
+  }
+  return (double)(uintptr_t)j;
+}
+
+void ms_judge_free(double handle) {
+  struct judge *j = (struct judge *)(uintptr_t)handle;
+  if (j == NULL) return;
+  free(j->id);
+  free(j->at);
+  free(j->full_at);
+  free(j);
+}
+
+/* How many owners this judge has found dead, ever. */
+double ms_judge_deaths(double handle) {
+  struct judge *j = (struct judge *)(uintptr_t)handle;
+  return j == NULL ? 0 : j->deaths;
+}
+
+/* Whether the owner (pid, tid, token, ns) is certainly dead, from /proc or the kernel (FORMAT.md). */
+static int owner_is_dead(double ours, int32_t pid, int32_t tid, double token, double ns) {
+  if (ns != ours) return 0; /* pids mean nothing across namespaces */
+  double start = ms_thread_start(pid, tid);
+  if (start < 0) return start == -ESRCH;
+  if (start == 0 || token == 0) return 0;
+  return start != token;
+}
+
+/* Whether the claimer a claim word names is certainly dead (its evidence is in the word itself). */
+static int claimer_is_dead(double ours, uint64_t word) {
+  uint64_t ns_bits = (word >> (CLAIM_TID_BITS + CLAIM_TOKEN_BITS)) & ((1ULL << CLAIM_NS_BITS) - 1);
+  if (ns_bits != ((uint64_t)ours & ((1ULL << CLAIM_NS_BITS) - 1))) return 0;
+  int32_t tid = (int32_t)(word & ((1ULL << CLAIM_TID_BITS) - 1));
+  double start = ms_thread_start(0, tid); /* pid 0: the thread, whichever process it belongs to */
+  if (start < 0) return start == -ESRCH;
+  uint64_t token_bits = (word >> CLAIM_TID_BITS) & ((1ULL << CLAIM_TOKEN_BITS) - 1);
+  /* No start time here, or none in the word (its claimer could not read its own): only "gone" is proof. */
+  if (start == 0 || token_bits == 0) return 0;
+  return ((uint64_t)start & ((1ULL << CLAIM_TOKEN_BITS) - 1)) != token_bits;
+}
+
+/* The verdict on a slot's owner, as copied: 1 dead, 0 alive. Caches what it learns. */
+static int judge_dead(struct judge *j, uint32_t slot, uint64_t owner, int32_t pid, int32_t tid, double token,
+                      double ns, double now, int fresh) {
+  if (owner >> 63) return claimer_is_dead(j->ns, owner); /* a claim: judged afresh each time (rare) */
+  double id = (double)(int64_t)owner;
+  int same = j->id[slot] == id;
+  if (same) {
+    if (j->at[slot] < 0) return 1;
+    if (!fresh && now - j->at[slot] < JUDGE_RECHECK_MS) return 0;
+  }
+  int dead;
+  if (ns != j->ns) {
+    dead = 0;
+  } else if (!fresh && same && now - j->full_at[slot] < JUDGE_FULL_MS) {
+    dead = thread_exists(pid, tid) == -ESRCH;
+  } else {
+    dead = owner_is_dead(j->ns, pid, tid, token, ns);
+    j->full_at[slot] = now;
+  }
+  j->id[slot] = id;
+  j->at[slot] = dead ? -1 : now;
+  if (dead) j->deaths++;
+  return dead;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The read protocol: ms_scan.                                               */
+
+/* Slot offsets (src/layout.ts `S`). */
+enum {
+  SLOT_OWNER = 0,
+  SLOT_SEQ = 8,
+  SLOT_PID = 16,
+  SLOT_TID = 20,
+  SLOT_TOKEN = 24,
+  SLOT_NS = 32,
+  SLOT_REGISTERED = 40,
+  SLOT_UPDATED = 48,
+  SLOT_LABEL = 64,
+  SLOT_VALUES = 128,
+  LABEL_BYTES = 64,
+};
+
+/* Header offsets of the counters returned with every scan. */
+enum { HEADER_OVERFLOW = 56, HEADER_RECLAIMED = 64 };
+
+/* The request block of ms_scan, in doubles (src/reader.ts `IO` mirrors it). */
+enum {
+  IO_BASE = 0,       /* in: address of the mapping */
+  IO_LENGTH,         /* in: bytes mapped */
+  IO_HEADER_SIZE,    /* in */
+  IO_STRIDE,         /* in */
+  IO_FIELDS,         /* in: fieldCount */
+  IO_START,          /* in: first slot */
+  IO_COUNT,          /* in: slots to scan (at most IO_MAX_RECORDS) */
+  IO_FLAGS,          /* in: SCAN_* bits */
+  IO_MAX_RECORDS,    /* in: room for this many records */
+  IO_BUDGET,         /* in: ms this call may take before it stops early (0: no limit) */
+  IO_JUDGE,          /* in: a verdict cache from ms_judge_new (needed by SCAN_LIVE and SCAN_JUDGE) */
+  IO_PROCESS_KINDS,  /* in: bit j set when field j is a per-process figure (not summed here) */
+  IO_SKIPPED,        /* out: slots left out because no consistent copy could be taken */
+  IO_SCANNED,        /* out: slots looked at (< IO_COUNT when the budget ran out) */
+  IO_OVERFLOW,       /* out: header overflowCount */
+  IO_RECLAIMED,      /* out: header reclaimedCount */
+  IO_RECORD_SIZE,    /* out: doubles per record */
+  IO_LIVE,           /* out: live slots seen (with SCAN_LIVE) */
+  IO_DEAD,           /* out: slots of dead owners seen (with SCAN_LIVE) */
+  IO_DEATHS,         /* out: the judge's count of owners found dead, ever */
+  IO_SUMS = 32,      /* out: per field, the sum of live values (per-thread fields; 32 doubles) */
+  IO_HEAD = 64,      /* records start here */
+};
+
+/* Fields of one record, in doubles; values and peaks follow, then the label's 64 bytes. */
+enum {
+  R_SLOT = 0,
+  R_OWNER_HI, /* owner word, high 32 bits (bit 31: claiming) */
+  R_OWNER_LO,
+  R_SEQ,
+  R_PID,
+  R_TID,
+  R_TOKEN,
+  R_NS,
+  R_REGISTERED,
+  R_UPDATED,
+  R_DEAD, /* with SCAN_JUDGE: 1 when the owner (or claimer) is certainly dead */
+  R_SPARE,
+  R_FIXED, /* values start here */
+};
+
+/*
+ * SCAN_LABELS: copy the label. SCAN_CLAIMING: also return slots being
+ * claimed (their owner word only). SCAN_EVIDENCE: accept a copy whose owner
+ * did not move even if `seq` is odd or moved: the owner's identity (pid,
+ * tid, token, namespace) is written only by a claim, before the owner id is,
+ * so it is consistent whenever the owner word is; the values may not be
+ * (a reclaimer needs the identity of an owner killed inside update()).
+ * SCAN_LIVE: leave out (and count) slots whose owner is certainly dead, and
+ * sum the live values. SCAN_JUDGE: judge every record into R_DEAD and keep
+ * it (reclaim, census). SCAN_FRESH: judge with the full check now, not from
+ * cached verdicts. SCAN_NO_RECORDS: count and sum only.
+ */
+enum {
+  SCAN_LABELS = 1,
+  SCAN_CLAIMING = 2,
+  SCAN_EVIDENCE = 4,
+  SCAN_LIVE = 8,
+  SCAN_JUDGE = 16,
+  SCAN_NO_RECORDS = 32,
+  SCAN_FRESH = 64,
+};
+
+/* Tries per slot in the first pass, and again after the pass, before it counts as skipped. */
+enum { FIRST_TRIES = 2, LATER_TRIES = 1 };
+
+static double monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+struct scan {
+  double *io;
+  const uint8_t *base;
+  struct judge *judge;
+  size_t header, stride;
+  int fields, flags, rsize;
+  uint32_t process_kinds;
+  int64_t start, count, room;
+  double deadline, now;
+};
+
+/* Whether the judge's verdict on owner word `owner` of `slot` stands without a look at the evidence. */
+static inline int verdict_stands(const struct judge *j, uint32_t slot, uint64_t owner, double now) {
+  if (owner >> 63) return 0;
+  if (j->id[slot] != (double)(int64_t)owner) return 0;
+  return j->at[slot] < 0 || now - j->at[slot] < JUDGE_RECHECK_MS;
+}
+
+/*
+ * One attempt at a consistent copy of slot `slot` (at `s`) into `r`.
+ * Returns 1 when copied (active, or claiming with SCAN_CLAIMING), 0 when the
+ * slot is free (or claiming), -1 when a write was under way (try again).
+ * `owner_out` receives the owner word. Only what the scan needs is copied:
+ * counting and summing (SCAN_NO_RECORDS) copies the values, and the owner's
+ * identity only when its verdict must be renewed.
+ *
+ *   s1 = seq; fence(acquire); o1 = owner; copy; fence(acquire); o2 = owner; s2 = seq
+ *   accept when s1 is even, s1 == s2 and o1 == o2
+ */
+static inline __attribute__((always_inline)) int copy_slot(const struct scan *sc, uint32_t slot,
+                                                          const uint8_t *s, double *r, uint64_t *owner_out) {
+  const int flags = sc->flags, fields = sc->fields;
+  const uint32_t *seq = (const uint32_t *)(s + SLOT_SEQ);
+  const uint64_t *owner = (const uint64_t *)(s + SLOT_OWNER);
+  uint32_t s1 = LOAD_RELAXED(seq);
+  FENCE_ACQUIRE();
+  /*
+   * R3 may be relaxed: the seq check after R5 catches a copy from a later
+   * claim. Reading evidence (E1) skips that check, so the owner word is an
+   * acquire load: the identity copied after it is the one its claim
+   * published (C6 is a release), or the owner word moves by the re-check.
+   */
+  uint64_t o1 = (flags & SCAN_EVIDENCE) ? LOAD_ACQUIRE(owner) : LOAD_RELAXED(owner);
+  if (o1 == 0) return 0;
+  int claiming = (o1 >> 63) != 0;
+  if (claiming && !(flags & SCAN_CLAIMING)) return 0;
+  /* A write is under way: a copy now would be refused anyway (unless only the identity is wanted). */
+  if ((s1 & 1) != 0 && !claiming && !(flags & SCAN_EVIDENCE)) return -1;
+  if (!claiming) {
+    int records = !(flags & SCAN_NO_RECORDS);
+    if (records || sc->judge == NULL || (flags & SCAN_FRESH) || !verdict_stands(sc->judge, slot, o1, sc->now)) {
+      r[R_PID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_PID));
+      r[R_TID] = LOAD_RELAXED((const uint32_t *)(s + SLOT_TID));
+      r[R_TOKEN] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_TOKEN));
+      r[R_NS] = (double)LOAD_RELAXED((const uint64_t *)(s + SLOT_NS));
+    }
+    const uint64_t *v = (const uint64_t *)(s + SLOT_VALUES);
+    uint64_t *out = (uint64_t *)(r + R_FIXED);
+    if (records) {
+      uint64_t reg = LOAD_RELAXED((const uint64_t *)(s + SLOT_REGISTERED));
+      uint64_t upd = LOAD_RELAXED((const uint64_t *)(s + SLOT_UPDATED));
+      memcpy(&r[R_REGISTERED], &reg, 8);
+      memcpy(&r[R_UPDATED], &upd, 8);
+      for (int j = 0; j < 2 * fields; j++) out[j] = LOAD_RELAXED(v + j);
+    } else {
+      for (int j = 0; j < fields; j++) out[j] = LOAD_RELAXED(v + j); /* values only: sums */
+    }
+    if (flags & SCAN_LABELS) {
+      const uint64_t *l = (const uint64_t *)(s + SLOT_LABEL);
+      uint64_t *lo = (uint64_t *)(r + R_FIXED + 2 * fields);
+      for (int j = 0; j < LABEL_BYTES / 8; j++) lo[j] = LOAD_RELAXED(l + j);
+    }
+  }
+  FENCE_ACQUIRE();
+  uint64_t o2 = LOAD_RELAXED(owner);
+  uint32_t s2 = LOAD_RELAXED(seq);
+  if (o1 != o2) return -1;
+  /* A claim word is its own evidence; the slot's other words are not written yet. */
+  if (!claiming && !(flags & SCAN_EVIDENCE) && ((s1 & 1) != 0 || s1 != s2)) return -1;
+  r[R_OWNER_HI] = (double)(uint32_t)(o1 >> 32);
+  r[R_OWNER_LO] = (double)(uint32_t)o1;
+  r[R_SEQ] = s1;
+  *owner_out = o1;
+  return 1;
+}
+
+/* A copied record: judge it, sum it, keep it (returns 1) or drop it (0). */
+static inline __attribute__((always_inline)) int take(struct scan *sc, uint32_t slot, double *r, uint64_t owner,
+                                                     int32_t *live, int32_t *dead) {
+  double *io = sc->io;
+  r[R_SLOT] = slot;
+  r[R_DEAD] = 0;
+  if (sc->flags & (SCAN_LIVE | SCAN_JUDGE)) {
+    int fresh = (sc->flags & SCAN_FRESH) != 0;
+    r[R_DEAD] = !fresh && verdict_stands(sc->judge, slot, owner, sc->now)
+      ? sc->judge->at[slot] < 0
+      : judge_dead(sc->judge, slot, owner, (int32_t)r[R_PID], (int32_t)r[R_TID], r[R_TOKEN], r[R_NS], sc->now, fresh);
+  }
+  if (sc->flags & SCAN_LIVE) {
+    if (r[R_DEAD] != 0) {
+      (*dead)++;
+      return 0;
+    }
+    (*live)++;
+    if ((owner >> 63) == 0) {
+      for (int j = 0; j < sc->fields; j++) {
+        if (!((sc->process_kinds >> j) & 1)) io[IO_SUMS + j] += r[R_FIXED + j];
+      }
+    }
+  }
+  return !(sc->flags & SCAN_NO_RECORDS);
+}
+
+/*
+ * The scan for totals only (SCAN_NO_RECORDS, with SCAN_LIVE and nothing else:
+ * what `aggregateStats()` needs): per slot, the seqlock copy of the values and a
+ * cached verdict on the owner; the owner's identity is copied (by
+ * copy_slot) only when its verdict must be renewed. Same protocol, same
+ * counts and sums as scan_slots, fewer instructions.
+ */
+static int32_t scan_totals(struct scan *sc) {
+  /* Locals, not sc->: an acquire fence is a compiler barrier, so fields read through a pointer reload. */
+  double *const io = sc->io;
+  const struct judge *const j = (sc->flags & SCAN_LIVE) ? sc->judge : NULL;
+  const uint8_t *const base = sc->base + sc->header;
+  const size_t stride = sc->stride;
+  const int fields = sc->fields;
+  const int64_t start = sc->start, count = sc->count;
+  const double deadline = sc->deadline, now = sc->now;
+  int32_t skipped = 0, live = 0, dead = 0;
+  int64_t scanned = 0;
+  double sums[32] = {0};
+  double *r = io + IO_HEAD; /* scratch record for the slow path */
+  for (int64_t i = 0; i < count; i++) {
+    if (deadline > 0 && (i & 63) == 63 && monotonic_ms() > deadline) break;
+    scanned++;
+    const uint32_t slot = (uint32_t)(start + i);
+    const uint8_t *s = base + (size_t)slot * stride;
+    const uint32_t *seq = (const uint32_t *)(s + SLOT_SEQ);
+    const uint64_t *owner = (const uint64_t *)(s + SLOT_OWNER);
+    const uint64_t *v = (const uint64_t *)(s + SLOT_VALUES);
+    double values[32];
+    int done = 0;
+    for (int t = 0; t < FIRST_TRIES + LATER_TRIES && !done; t++) {
+      uint32_t s1 = LOAD_RELAXED(seq);
+      FENCE_ACQUIRE();
+      uint64_t o1 = LOAD_RELAXED(owner);
+      if (o1 == 0 || (o1 >> 63) != 0) {
+        done = 1; /* free, or being claimed: not counted */
+        break;
+      }
+      if (s1 & 1) continue;
+      for (int f = 0; f < fields; f++) {
+        uint64_t bits = LOAD_RELAXED(v + f);
+        memcpy(&values[f], &bits, 8);
+      }
+      FENCE_ACQUIRE();
+      if (LOAD_RELAXED(owner) != o1 || LOAD_RELAXED(seq) != s1) continue;
+      done = 1;
+      int is_dead;
+      if (j == NULL) {
+        is_dead = 0; /* without SCAN_LIVE: every owner counts (a measure of what judging costs) */
+      } else if (j->id[slot] == (double)(int64_t)o1 &&
+                 (j->at[slot] < 0 || now - j->at[slot] < JUDGE_RECHECK_MS)) {
+        /* Owner ids are below 2^63: a signed conversion is one instruction, an unsigned one a branch. */
+        is_dead = j->at[slot] < 0;
+      } else {
+        /* Renew the verdict: copy the identity consistently, then judge. */
+        uint64_t o = 0;
+        int got = -1;
+        for (int u = 0; u < FIRST_TRIES && got < 0; u++) got = copy_slot(sc, slot, s, r, &o);
+        if (got <= 0 || o != o1) {
+          done = got == 0; /* freed meanwhile: not counted; changed hands: try the slot again */
+          continue;
+        }
+        is_dead = judge_dead(sc->judge, slot, o1, (int32_t)r[R_PID], (int32_t)r[R_TID], r[R_TOKEN], r[R_NS], now, 0);
+      }
+      if (is_dead) {
+        dead++;
+      } else {
+        live++;
+        for (int f = 0; f < fields; f++) sums[f] += values[f];
+      }
+    }
+    if (!done) skipped++;
+  }
+  for (int f = 0; f < fields; f++) {
+    if (!((sc->process_kinds >> f) & 1)) io[IO_SUMS + f] += sums[f];
+  }
+  io[IO_SKIPPED] = skipped;
+  io[IO_SCANNED] = (double)scanned;
+  io[IO_LIVE] = live;
+  io[IO_DEAD] = dead;
+  return 0;
+}
+
+static int32_t scan_slots(void *arg) {
+  struct scan *sc = arg;
+  double *io = sc->io;
+  if ((sc->flags & ~SCAN_LIVE) == SCAN_NO_RECORDS) {
+    io[IO_OVERFLOW] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_OVERFLOW));
+    io[IO_RECLAIMED] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_RECLAIMED));
+    return scan_totals(sc);
+  }
+  int32_t n = 0, skipped = 0, live = 0, dead = 0;
+  int64_t scanned = 0;
+  /* Slots to look at again after the pass: their indexes, in the tail after the record area. */
+  int64_t again_count = 0;
+  int32_t *again = (int32_t *)(io + IO_HEAD + (size_t)sc->room * sc->rsize);
+  io[IO_OVERFLOW] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_OVERFLOW));
+  io[IO_RECLAIMED] = (double)LOAD_RELAXED((const uint64_t *)(sc->base + HEADER_RECLAIMED));
+  for (int64_t i = 0; i < sc->count; i++) {
+    if (sc->deadline > 0 && (i & 63) == 63 && monotonic_ms() > sc->deadline) break;
+    scanned++;
+    const uint8_t *s = sc->base + sc->header + (size_t)(sc->start + i) * sc->stride;
+    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
+    uint64_t owner = 0;
+    int got = -1;
+    uint32_t slot = (uint32_t)(sc->start + i);
+    for (int t = 0; t < FIRST_TRIES && got < 0; t++) got = copy_slot(sc, slot, s, r, &owner);
+    if (got > 0) n += take(sc, slot, r, owner, &live, &dead);
+    else if (got < 0) again[again_count++] = (int32_t)(sc->start + i);
+  }
+  for (int64_t k = 0; k < again_count; k++) {
+    int32_t slot = again[k];
+    const uint8_t *s = sc->base + sc->header + (size_t)slot * sc->stride;
+    double *r = io + IO_HEAD + (size_t)n * sc->rsize;
+    uint64_t owner = 0;
+    int got = -1;
+    for (int t = 0; t < LATER_TRIES && got < 0; t++) got = copy_slot(sc, (uint32_t)slot, s, r, &owner);
+    if (got > 0) n += take(sc, (uint32_t)slot, r, owner, &live, &dead);
+    else if (got < 0) skipped++;
+  }
+  io[IO_SKIPPED] = skipped;
+  io[IO_SCANNED] = (double)scanned;
+  io[IO_LIVE] = live;
+  io[IO_DEAD] = dead;
+  return n;
+}
+
+/*
+ * Scan slots [start, start + count) of a mapped table and write one record
+ * per active slot (and per claiming slot with SCAN_CLAIMING) to io + IO_HEAD.
+ * A slot whose copy is inconsistent is retried once in the pass and once
+ * more after it; then it is counted in IO_SKIPPED and left out. With
+ * SCAN_LIVE, slots of dead owners are left out and counted, and the live
+ * values summed into IO_SUMS (which the caller zeroes before a read).
+ * Returns the number of records, or -EFAULT when the mapping faulted (file
+ * truncated, or a page /dev/shm could not supply), -EINVAL for a bad request.
+ */
+int32_t ms_scan(double *io) {
+  struct scan sc;
+  sc.io = io;
+  sc.base = (const uint8_t *)(uintptr_t)io[IO_BASE];
+  size_t length = (size_t)io[IO_LENGTH];
+  sc.header = (size_t)io[IO_HEADER_SIZE];
+  sc.stride = (size_t)io[IO_STRIDE];
+  sc.fields = (int)io[IO_FIELDS];
+  sc.start = (int64_t)io[IO_START];
+  sc.count = (int64_t)io[IO_COUNT];
+  sc.flags = (int)io[IO_FLAGS];
+  sc.room = (int64_t)io[IO_MAX_RECORDS];
+  sc.deadline = io[IO_BUDGET] > 0 ? monotonic_ms() + io[IO_BUDGET] : 0;
+  sc.judge = (struct judge *)(uintptr_t)io[IO_JUDGE];
+  sc.process_kinds = (uint32_t)io[IO_PROCESS_KINDS];
+  sc.now = (sc.flags & (SCAN_LIVE | SCAN_JUDGE)) ? monotonic_ms() : 0;
+  sc.rsize = R_FIXED + 2 * sc.fields + ((sc.flags & SCAN_LABELS) ? LABEL_BYTES / 8 : 0);
+  io[IO_RECORD_SIZE] = sc.rsize;
+  io[IO_SKIPPED] = 0;
+  io[IO_SCANNED] = 0;
+  io[IO_LIVE] = 0;
+  io[IO_DEAD] = 0;
+  if (sc.count > sc.room) sc.count = sc.room;
+  if (sc.fields < 1 || sc.fields > 32 || sc.start < 0 || sc.count < 0 ||
+      sc.header + (size_t)(sc.start + sc.count) * sc.stride > length) {
+    return -EINVAL;
+  }
+  if ((sc.flags & (SCAN_LIVE | SCAN_JUDGE)) &&
+      (sc.judge == NULL || (uint64_t)(sc.start + sc.count) > sc.judge->capacity)) {
+    return -EINVAL;
+  }
+  int32_t n = guarded(sc.base, length, scan_slots, &sc);
+  io[IO_DEATHS] = sc.judge != NULL ? sc.judge->deaths : 0;
+  return n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -656,6 +934,28 @@ void ms_untrack(double base, double offset) {
     }
   }
   pthread_mutex_unlock(&claims_lock);
+}
+
+struct release {
+  uint64_t *owner;
+  uint64_t id;
+};
+
+static int32_t release_guarded(void *arg) {
+  struct release *r = arg;
+  cas_u64(r->owner, r->id, 0);
+  return 0;
+}
+
+/*
+ * Release the claim at `base + offset` held with `id`: stop tracking it, then
+ * CAS(id -> 0), guarded, so that releasing into a truncated file is -EFAULT,
+ * not a SIGBUS.
+ */
+int32_t ms_release(double base, double offset, double id) {
+  ms_untrack(base, offset);
+  struct release r = {(uint64_t *)((uintptr_t)base + (size_t)offset), (uint64_t)id};
+  return guarded(r.owner, 8, release_guarded, &r);
 }
 
 /* Release every claim of this process (the main thread's exit hook: Workers may still run). */

@@ -31,17 +31,18 @@
  *
  * @module
  */
-import type { NativeShim } from "./ffi/mod.ts";
-import { CLAIMING_BIT, LABEL_SIZE, S, slotOffset } from "./layout.ts";
-import { claimerIsDead, claimWord, type Evidence, type OwnerJudge } from "./liveness.ts";
+import { LABEL_SIZE, S, slotOffset } from "./layout.ts";
+import { claimWord, type Evidence } from "./liveness.ts";
 import {
   CHUNK,
-  ownerOf,
   ownerWordOf,
   R,
   recordAt,
   SCAN_CLAIMING,
   SCAN_EVIDENCE,
+  SCAN_FRESH,
+  SCAN_JUDGE,
+  SCAN_LIVE,
   scanBatch,
 } from "./reader.ts";
 import type { Segment } from "./segment.ts";
@@ -97,11 +98,14 @@ function fill(seg: Segment, off: number, ev: Evidence, label: Uint8Array): void 
   Atomics.add(u32, sq, (Atomics.load(u32, sq) & 1) === 0 ? 2 : 1);
 }
 
-/** Give back slot `index` held with owner id `id`: stop tracking it, then CAS(id -> 0). */
+/**
+ * Give back slot `index` held with owner id `id`: stop tracking it, then
+ * CAS(id -> 0) in the shim, guarded: a segment truncated under its writer
+ * (by its owner, or a neighbour allowed to write it) must not kill the
+ * process as it releases.
+ */
 export function releaseSlot(seg: Segment, index: number, id: number): void {
-  const off = slotOffset(seg.geometry, index) + S.owner;
-  seg.native.ms_untrack(seg.address, off);
-  Atomics.compareExchange(seg.u64, off / 8, BigInt(id), 0n);
+  seg.native.ms_release(seg.address, slotOffset(seg.geometry, index) + S.owner, id);
 }
 
 /** What {@linkcode visitTaken} reports about each taken slot. */
@@ -116,46 +120,27 @@ export interface Taken {
 
 /** How {@linkcode reclaimDead} and {@linkcode census} judge. */
 export interface JudgeOptions {
-  /** Check every owner in full now (default), or accept the judge's cached verdicts. */
+  /** Check every owner in full now (default), or accept the cached verdicts of recent reads. */
   readonly fresh?: boolean;
   /** Stop at this `performance.now()` time (default: never). */
   readonly deadline?: number;
 }
 
 /**
- * Judge every taken slot: active slots through `judge`, slots mid-claim by
- * the evidence in their claim word.
+ * Judge every taken slot (the shim judges: active slots by their evidence,
+ * slots mid-claim by the evidence in their claim word) and visit it. Reads
+ * the identity even of an owner killed inside `update()` (`seq` left odd).
  */
-function visitTaken(
-  seg: Segment,
-  judge: OwnerJudge,
-  ours: Evidence,
-  o: JudgeOptions,
-  visit: (t: Taken) => void,
-): void {
+function visitTaken(seg: Segment, o: JudgeOptions, visit: (t: Taken) => void): void {
   const cap = seg.geometry.capacity;
-  const native: NativeShim = seg.native;
-  const now = Date.now();
-  const fresh = o.fresh !== false;
+  const flags = SCAN_CLAIMING | SCAN_EVIDENCE | SCAN_JUDGE | (o.fresh === false ? 0 : SCAN_FRESH);
   for (let start = 0; start < cap; start += CHUNK) {
     if (o.deadline !== undefined && performance.now() > o.deadline) return;
-    const b = scanBatch(seg, start, Math.min(CHUNK, cap - start), SCAN_CLAIMING | SCAN_EVIDENCE);
+    const b = scanBatch(seg, start, Math.min(CHUNK, cap - start), flags);
     const io = b.io;
     for (let k = 0; k < b.count; k++) {
       const at = recordAt(b, k);
-      const slot = io[at + R.slot];
-      const word = ownerWordOf(io, at);
-      const dead = (word & CLAIMING_BIT) !== 0n ? claimerIsDead(native, word, ours) : !judge.alive(
-        slot,
-        ownerOf(io, at),
-        io[at + R.pid],
-        io[at + R.tid],
-        io[at + R.token],
-        io[at + R.pidNamespace],
-        now,
-        fresh,
-      );
-      visit({ slot, word, dead });
+      visit({ slot: io[at + R.slot], word: ownerWordOf(io, at), dead: io[at + R.dead] !== 0 });
     }
   }
 }
@@ -165,9 +150,9 @@ function visitTaken(
  * "Reclaiming"): CAS(observed -> 0), so a slot that changed hands meanwhile
  * is left alone. Returns how many were taken back.
  */
-export function reclaimDead(seg: Segment, judge: OwnerJudge, ours: Evidence, o: JudgeOptions = {}): number {
+export function reclaimDead(seg: Segment, o: JudgeOptions = {}): number {
   let count = 0;
-  visitTaken(seg, judge, ours, o, ({ slot, word, dead }) => {
+  visitTaken(seg, o, ({ slot, word, dead }) => {
     if (!dead) return;
     const ow = (slotOffset(seg.geometry, slot) + S.owner) / 8;
     if (Atomics.compareExchange(seg.u64, ow, word, 0n) === word) count++;
@@ -177,9 +162,14 @@ export function reclaimDead(seg: Segment, judge: OwnerJudge, ours: Evidence, o: 
 }
 
 /** How many taken slots have a live owner and how many a dead one; writes nothing. */
-export function census(seg: Segment, judge: OwnerJudge, ours: Evidence): { live: number; dead: number } {
+export function census(seg: Segment): { live: number; dead: number } {
   let live = 0;
   let dead = 0;
-  visitTaken(seg, judge, ours, {}, (t) => (t.dead ? dead++ : live++));
+  visitTaken(seg, {}, (t) => (t.dead ? dead++ : live++));
   return { live, dead };
+}
+
+/** Owners this segment's readers and reclaimers have found dead, ever (a full table retries when it grows). */
+export function deathsSeen(seg: Segment): number {
+  return scanBatch(seg, 0, 0, SCAN_LIVE).deaths;
 }

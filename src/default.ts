@@ -5,8 +5,19 @@
  * and every Worker each have their own registry object and their own slot,
  * all in the same segment.
  *
+ * The default name `/memstats-<uid>` is predictable, so another user can
+ * create it first ("squatting"): the segment is then theirs, and the sticky
+ * bit of /dev/shm keeps the victim from removing it. There is no automatic
+ * fallback to another name, because every process of an application, and
+ * its readers (`memstats show`), must agree on one name without talking to
+ * each other, and any name they could all derive another user can derive
+ * too. Instead the error names the squatter's uid and the way out: choose a
+ * name of your own with `MEMSTATS_SEGMENT`.
+ *
  * @module
  */
+import { lstatSync } from "node:fs";
+import { MemstatsError } from "./errors.ts";
 import { shim } from "./ffi/mod.ts";
 import { defaultSegmentName } from "./names.ts";
 import { MemoryStatsRegistry } from "./registry.ts";
@@ -48,10 +59,43 @@ export function defaultSegment(): string {
  */
 export function memoryRegistry(): MemoryStatsRegistry {
   if (registry === undefined || registry.closed) {
-    registry = MemoryStatsRegistry.open(defaultSegment());
+    const name = defaultSegment();
+    try {
+      registry = MemoryStatsRegistry.open(name);
+    } catch (e) {
+      throw squatted(name, e) ?? e;
+    }
     threadSlot = null;
   }
   return registry;
+}
+
+/**
+ * When `e` is the refusal of a segment that another user holds under the
+ * default name, the error to throw instead: it names that user's uid and
+ * what to do. Otherwise undefined.
+ */
+export function squatted(name: string, e: unknown): MemstatsError | undefined {
+  if (!(e instanceof MemstatsError) || e.code !== "EACCES") return undefined;
+  const euid = shim().ms_geteuid();
+  let uid: number;
+  try {
+    uid = lstatSync(`/dev/shm${name}`).uid;
+  } catch {
+    return undefined; // cannot tell whose it is: the original error says what is known
+  }
+  if (uid === euid) return undefined;
+  const env = runtime().env(SEGMENT_ENV);
+  const chosen = env ? `${SEGMENT_ENV}=${env} names` : `the default segment`;
+  return new MemstatsError(
+    "EACCES",
+    `${chosen} ${name}, which belongs to uid ${uid}, not to you (uid ${euid}): another user created ` +
+      `it first, and the sticky bit of /dev/shm keeps you from removing it. Choose a segment of your own: ` +
+      `set ${SEGMENT_ENV}=/memstats-${euid}-<app> (any name another user does not hold) for every ` +
+      `process that writes or reads these figures, memstats included; or ask uid ${uid} or root to ` +
+      `remove /dev/shm${name}`,
+    name,
+  );
 }
 
 /**

@@ -6,17 +6,23 @@
  *
  * The exit report runs before the registry's own exit hook releases this
  * process's slots, so it still shows them with their final figures and
- * peaks.
+ * peaks. A report file is written to a new temporary file next to it and
+ * renamed into place: a symbolic link planted at the path is replaced, never
+ * followed, and a reader never sees half a report.
+ *
+ * Without `installDiagnostics`, SIGQUIT keeps its default action: the
+ * process ends (exit status 131, and a core dump where enabled), as for any
+ * program.
  *
  * @module
  */
-import { writeFileSync, writeSync } from "node:fs";
+import { renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { MemstatsError } from "./errors.ts";
 import { shim } from "./ffi/mod.ts";
 import { type DiagnosticSignal, runtime } from "./runtime/mod.ts";
 import { MemoryStatsRegistry } from "./registry.ts";
 import { overflowWarning, type Snapshot, snapshotJson, takeSnapshot } from "./report.ts";
-import { formatValue, renderTable } from "./report_text.ts";
+import { formatValue, readNotes, renderTable } from "./report_text.ts";
 
 /** Environment variable asking for a report at exit. */
 export const REPORT_ENV = "MEMSTATS_REPORT";
@@ -77,6 +83,7 @@ export function renderDiagnosticReport(snap: Snapshot, pid: number, note?: strin
     `tracked threads: ${snap.activeThreads} of ${snap.capacity} slots`,
     `total ${first}: ${formatValue(first, snap.totals[first])} (${snap.totals[first]})`,
     ...renderTable(snap),
+    ...readNotes(snap),
   ];
   const warn = overflowWarning(snap);
   if (warn) lines.push(warn);
@@ -193,11 +200,35 @@ function exitReport(
     const text = plan.format === "json"
       ? JSON.stringify(snapshotJson(snap), null, 2) + "\n"
       : renderDiagnosticReport(snap, pid, note);
-    if (plan.path) writeFileSync(plan.path, text);
+    if (plan.path) writeReportFile(plan.path, text, pid);
     else write(text);
   } catch (e) {
-    write(`memstats exit report for ${name} failed: ${(e as Error).message}\n`);
+    const where = plan.path
+      ? `; write it to a path in a directory of your own (${REPORT_ENV}=${plan.format}:/path)`
+      : "";
+    write(`memstats exit report for ${name} failed: ${(e as Error).message}${where}\n`);
   } finally {
     if (reg !== registry) reg.close();
+  }
+}
+
+/**
+ * Write `text` to `path` without following a symbolic link there: into a
+ * new file next to it (created exclusively, so nothing planted is opened),
+ * then renamed over `path` (rename replaces a link, it does not follow it).
+ */
+function writeReportFile(path: string, text: string, pid: number): void {
+  const slash = path.lastIndexOf("/");
+  const dir = slash === -1 ? "." : path.slice(0, slash) || "/";
+  const base = path.slice(slash + 1);
+  const tmp = `${dir}/.${base}.${pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
+  writeFileSync(tmp, text, { flag: "wx" });
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch { /* already gone */ }
+    throw e;
   }
 }

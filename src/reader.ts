@@ -52,12 +52,18 @@ const IO = {
   flags: 7,
   maxRecords: 8,
   budget: 9,
-  skipped: 10,
-  scanned: 11,
-  overflow: 12,
-  reclaimed: 13,
-  recordSize: 14,
-  head: 16,
+  judge: 10,
+  processKinds: 11,
+  skipped: 12,
+  scanned: 13,
+  overflow: 14,
+  reclaimed: 15,
+  recordSize: 16,
+  live: 17,
+  dead: 18,
+  deaths: 19,
+  sums: 32,
+  head: 64,
 } as const;
 
 /** Fields of one record (native/memstats_shim.c `R_*`); values, peaks and the label follow. */
@@ -72,7 +78,8 @@ export const R = {
   pidNamespace: 7,
   registeredAt: 8,
   updatedAt: 9,
-  values: 10,
+  dead: 10,
+  values: 12,
 } as const;
 
 /** Scan flag: copy each slot's 64 label bytes after its peaks. */
@@ -85,13 +92,25 @@ export const SCAN_CLAIMING = 2;
  * (for reclaim: an owner killed inside `update()` leaves `seq` odd forever).
  */
 export const SCAN_EVIDENCE = 4;
+/**
+ * Scan flag: leave out (and count) slots whose owner is certainly dead,
+ * judged by the shim with verdicts cached per segment (docs/FORMAT.md, "Who
+ * is alive"); sum the per-thread fields of the live ones.
+ */
+export const SCAN_LIVE = 8;
+/** Scan flag: judge every record into `R.dead` and keep it (reclaim, census). */
+export const SCAN_JUDGE = 16;
+/** Scan flag: count and sum only, no records (totals without process fields). */
+export const SCAN_NO_RECORDS = 32;
+/** Scan flag: judge with the full /proc check now, not from cached verdicts. */
+export const SCAN_FRESH = 64;
 
 /** Slots per shim call: big enough that the call costs nothing, small enough to stay in cache. */
 export const CHUNK = 256;
 
 /** The records of one scanned batch; valid until the next scan of the same segment. */
 export interface Batch {
-  /** The request block: records start at `at(0)`. */
+  /** The request block: records start at `recordAt(b, 0)`. */
   readonly io: Float64Array;
   /** The same memory as bytes (labels). */
   readonly bytes: Uint8Array;
@@ -101,8 +120,14 @@ export interface Batch {
   readonly size: number;
   /** Slots left out: a write stayed in progress through every try. */
   readonly skipped: number;
-  /** Slots looked at (fewer than asked when the deadline passed). */
+  /** Slots looked at (fewer than asked when the budget ran out). */
   readonly scanned: number;
+  /** With SCAN_LIVE: live slots seen. */
+  readonly live: number;
+  /** With SCAN_LIVE: slots of dead owners seen (left out). */
+  readonly dead: number;
+  /** Owners this segment's judge has found dead, ever. */
+  readonly deaths: number;
   /** The header's overflow counter, read with the batch. */
   readonly overflowCount: number;
   /** The header's reclaimed counter, read with the batch. */
@@ -114,12 +139,12 @@ export function recordAt(b: Batch, k: number): number {
   return IO.head + k * b.size;
 }
 
-/** The owner word of record `k` as a number (exact below 2^53; claim words are not). */
+/** The owner word of the record at `at` as a number (exact below 2^53; claim words are not). */
 export function ownerOf(io: Float64Array, at: number): number {
   return io[at + R.ownerHi] * 0x100000000 + io[at + R.ownerLo];
 }
 
-/** The owner word of record `k` as an exact 64-bit integer. */
+/** The owner word of the record at `at` as an exact 64-bit integer. */
 export function ownerWordOf(io: Float64Array, at: number): bigint {
   return (BigInt(io[at + R.ownerHi]) << 32n) | BigInt(io[at + R.ownerLo]);
 }
@@ -132,6 +157,9 @@ class Scanner implements Batch {
   size = 0;
   skipped = 0;
   scanned = 0;
+  live = 0;
+  dead = 0;
+  deaths = 0;
   overflowCount = 0;
   reclaimedCount = 0;
 
@@ -148,10 +176,35 @@ class Scanner implements Batch {
     this.io[IO.stride] = g.slotStride;
     this.io[IO.fields] = g.fieldCount;
     this.io[IO.maxRecords] = room;
+    this.io[IO.processKinds] = seg.kinds.reduce((m, k, j) => (k === "process" ? m + 2 ** j : m), 0);
   }
 }
 
 const scanners = new WeakMap<Segment, Scanner>();
+
+function scannerOf(seg: Segment): Scanner {
+  let sc = scanners.get(seg);
+  if (sc === undefined) {
+    sc = new Scanner(seg);
+    scanners.set(seg, sc);
+  }
+  return sc;
+}
+
+/**
+ * The per-field sums of live values, accumulated by SCAN_LIVE scans since
+ * the last call of this function for `seg` (which zeroes them): a view, valid
+ * until the next scan.
+ */
+export function takeSums(seg: Segment): Float64Array {
+  const io = scannerOf(seg).io;
+  return io.subarray(IO.sums, IO.sums + seg.geometry.fieldCount);
+}
+
+/** Zero the per-field sums before a read that accumulates them over several batches. */
+export function resetSums(seg: Segment): void {
+  scannerOf(seg).io.fill(0, IO.sums, IO.sums + seg.geometry.fieldCount);
+}
 
 /**
  * Read slots [start, start + count) (at most {@linkcode CHUNK}) of `seg`:
@@ -160,15 +213,12 @@ const scanners = new WeakMap<Segment, Scanner>();
  * `NO_SPACE` when the mapping faulted.
  */
 export function scanBatch(seg: Segment, start: number, count: number, flags: number, deadline = 0): Batch {
-  let sc = scanners.get(seg);
-  if (sc === undefined) {
-    sc = new Scanner(seg);
-    scanners.set(seg, sc);
-  }
+  const sc = scannerOf(seg);
   const io = sc.io;
   io[IO.start] = start;
   io[IO.count] = count;
   io[IO.flags] = flags;
+  if (flags & (SCAN_LIVE | SCAN_JUDGE)) io[IO.judge] = seg.judge();
   // The shim measures its own budget from the moment of the call.
   io[IO.budget] = deadline > 0 ? Math.max(0.001, deadline - performance.now()) : 0;
   const n = seg.native.ms_scan(io);
@@ -177,6 +227,9 @@ export function scanBatch(seg: Segment, start: number, count: number, flags: num
   sc.size = io[IO.recordSize];
   sc.skipped = io[IO.skipped];
   sc.scanned = io[IO.scanned];
+  sc.live = io[IO.live];
+  sc.dead = io[IO.dead];
+  sc.deaths = io[IO.deaths];
   sc.overflowCount = io[IO.overflow];
   sc.reclaimedCount = io[IO.reclaimed];
   return sc;

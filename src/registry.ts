@@ -30,11 +30,11 @@
  * @module
  */
 import { releaseClock, retainClock } from "./clock.ts";
-import { census, claimSlot, reclaimDead, releaseSlot } from "./claim.ts";
+import { census, claimSlot, deathsSeen, reclaimDead, releaseSlot } from "./claim.ts";
 import { MemstatsError } from "./errors.ts";
 import type { NativeShim } from "./ffi/mod.ts";
-import { slotOffset, VERSION_MAJOR } from "./layout.ts";
-import { currentEvidence, type Evidence, OwnerJudge } from "./liveness.ts";
+import { S, slotOffset, VERSION_MAJOR } from "./layout.ts";
+import { currentEvidence, type Evidence } from "./liveness.ts";
 import { encodeLabel, type FieldKind, validateSegmentName } from "./names.ts";
 import { readCounters } from "./reader.ts";
 import { runtime } from "./runtime/mod.ts";
@@ -45,7 +45,7 @@ import {
   type SegmentOptions,
   unlinkSegment,
 } from "./segment.ts";
-import { detachSlot, Slot, type SlotHandle } from "./slot.ts";
+import { detachSlot, Slot, slotDoubles, type SlotHandle } from "./slot.ts";
 import {
   type AggregateMemoryStats,
   aggregateOf,
@@ -54,6 +54,7 @@ import {
   rows,
   type TableSnapshot,
   type ThreadMemoryStats,
+  totalsOnly,
 } from "./table.ts";
 
 /** Options for {@linkcode MemoryStatsRegistry.open}. */
@@ -101,8 +102,9 @@ const RECLAIM_RETRY_MS = 1000;
 // The most one registration spends reclaiming on a full table.
 const RECLAIM_BUDGET_MS = 100;
 
-// Registries of this JS thread that may own slots, released at exit.
-const openRegistries = new Set<MemoryStatsRegistry>();
+// Registries of this JS thread that may own slots, released at exit. Held weakly: a registry
+// dropped without close() is finalized (below) like any other.
+const openRegistries = new Set<WeakRef<MemoryStatsRegistry>>();
 let exitHookInstalled = false;
 let releaseAllOf: (r: MemoryStatsRegistry) => void;
 let ourEvidence: Evidence | undefined;
@@ -118,14 +120,34 @@ function installExitHook(n: NativeShim): void {
   const rt = runtime();
   const main = rt.isMainThread;
   rt.onExit(() => {
-    for (const r of openRegistries) releaseAllOf(r);
+    for (const ref of openRegistries) {
+      const r = ref.deref();
+      if (r) releaseAllOf(r);
+    }
     // The process is ending: its Workers' slots go too, even while the Workers still run.
     if (main) n.ms_release_all();
   });
 }
 
-/** Mappings of registries dropped without `close()`: unmapped once nothing can reach them. */
-const dropped = new FinalizationRegistry<Segment>((seg) => seg.unmap());
+/** What a registry dropped without `close()` leaves to clean up. */
+interface Remains {
+  readonly seg: Segment;
+  /** Slots it still held: each holds the coarse clock. */
+  owned: number;
+  /** Its entry in `openRegistries`, once it owned a slot. */
+  ref?: WeakRef<MemoryStatsRegistry>;
+}
+
+/**
+ * Registries dropped without `close()`: once nothing can reach them (so no
+ * view of the mapping is left either), unmap. The shim releases the slots
+ * still tracked inside the mapping as it unmaps: nobody can write them now.
+ */
+const dropped = new FinalizationRegistry<Remains>((rest) => {
+  rest.seg.unmap();
+  for (; rest.owned > 0; rest.owned--) releaseClock();
+  if (rest.ref) openRegistries.delete(rest.ref);
+});
 
 /**
  * A registry of per-thread memory figures shared by every process that opens
@@ -147,8 +169,7 @@ export class MemoryStatsRegistry implements Disposable {
   readonly #fieldIndex: ReadonlyMap<string, number>;
   readonly #budget: number;
   #handles: (Slot | undefined)[] | undefined;
-  #owned = 0;
-  #judge: OwnerJudge | undefined;
+  readonly #rest: Remains;
   #hint = 0;
   #closed = false;
   #lastFruitlessReclaim = -Infinity;
@@ -164,6 +185,7 @@ export class MemoryStatsRegistry implements Disposable {
   private constructor(key: symbol, seg: Segment, budget: number) {
     if (key !== KEY) throw new TypeError("use MemoryStatsRegistry.open()");
     this.#seg = seg;
+    this.#rest = { seg, owned: 0 };
     this.#budget = budget;
     this.#fieldIndex = new Map(seg.fields.map((f, i) => [f, i]));
   }
@@ -192,7 +214,7 @@ export class MemoryStatsRegistry implements Disposable {
     }
     const seg = openSegment(name, options);
     const r = new MemoryStatsRegistry(KEY, seg, budget);
-    dropped.register(r, seg, r);
+    dropped.register(r, r.#rest, r);
     return r;
   }
 
@@ -302,19 +324,18 @@ export class MemoryStatsRegistry implements Disposable {
     // (or free slots themselves), so repeat while reclaim finds any; after a reclaim that found
     // nothing, a full table is trusted to stay full for a while.
     const now = Date.now();
-    const judge = this.#ownerJudge();
     if (
       claim === null &&
-      (now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS || judge.deaths !== this.#deathsAtFruitless)
+      (now - this.#lastFruitlessReclaim >= RECLAIM_RETRY_MS || deathsSeen(seg) !== this.#deathsAtFruitless)
     ) {
       const deadline = performance.now() + RECLAIM_BUDGET_MS;
       for (let round = 0; claim === null && round < 8; round++) {
-        const freed = reclaimDead(seg, judge, ev, { fresh: false, deadline });
+        const freed = reclaimDead(seg, { fresh: false, deadline });
         claim = claimSlot(seg, ev, label, this.#hint);
         if (freed === 0) {
           if (claim === null) {
             this.#lastFruitlessReclaim = now;
-            this.#deathsAtFruitless = judge.deaths;
+            this.#deathsAtFruitless = deathsSeen(seg);
           }
           break;
         }
@@ -358,7 +379,7 @@ export class MemoryStatsRegistry implements Disposable {
    */
   reclaim(): number {
     this.#assertWritable();
-    return reclaimDead(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
+    return reclaimDead(this.#seg);
   }
 
   /**
@@ -374,7 +395,7 @@ export class MemoryStatsRegistry implements Disposable {
    */
   ownerCensus(): { live: number; dead: number } {
     this.#assertOpen();
-    return census(this.#seg, this.#ownerJudge(), evidence(this.#seg.native));
+    return census(this.#seg);
   }
 
   /**
@@ -390,7 +411,8 @@ export class MemoryStatsRegistry implements Disposable {
    * ```
    */
   aggregateStats(): AggregateMemoryStats {
-    return aggregateOf(this.#read(false));
+    this.#assertOpen();
+    return totalsOnly(this.#seg, this.#budget) ?? aggregateOf(this.#read(false));
   }
 
   /**
@@ -408,7 +430,7 @@ export class MemoryStatsRegistry implements Disposable {
   perThreadStats(): IterableIterator<ThreadMemoryStats> {
     this.#assertOpen();
     const cols = this.#spare.pop() ?? new Columns(this.#seg.fields, this.#seg.kinds);
-    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true);
+    cols.read(this.#seg, this.#budget, true);
     return rows(cols, () => this.#spare.push(cols));
   }
 
@@ -435,7 +457,7 @@ export class MemoryStatsRegistry implements Disposable {
     this.#assertOpen();
     if (!(Number.isInteger(index) && index >= 0 && index < this.capacity)) return null;
     const cols = new Columns(this.#seg.fields, this.#seg.kinds);
-    cols.read(this.#seg, this.#ownerJudge(), this.#budget, true, index, 1);
+    cols.read(this.#seg, this.#budget, true, index, 1);
     return cols.count === 1 ? rowRecord(cols, 0) : null;
   }
 
@@ -443,9 +465,8 @@ export class MemoryStatsRegistry implements Disposable {
   close(): void {
     if (this.#closed) return;
     if (!this.#seg.readOnly) this.#releaseAll();
-    for (const h of this.#handles ?? []) if (h) detachSlot(h);
     this.#closed = true;
-    openRegistries.delete(this);
+    if (this.#rest.ref) openRegistries.delete(this.#rest.ref);
     dropped.unregister(this);
     this.#seg.unmap();
   }
@@ -463,15 +484,7 @@ export class MemoryStatsRegistry implements Disposable {
   #read(labels: boolean): Columns {
     this.#assertOpen();
     this.#columns ??= new Columns(this.#seg.fields, this.#seg.kinds);
-    return this.#columns.read(this.#seg, this.#ownerJudge(), this.#budget, labels);
-  }
-
-  #ownerJudge(): OwnerJudge {
-    return (this.#judge ??= new OwnerJudge(
-      this.#seg.native,
-      this.#seg.geometry.capacity,
-      evidence(this.#seg.native),
-    ));
+    return this.#columns.read(this.#seg, this.#budget, labels);
   }
 
   #adopt(index: number, id: number): SlotHandle {
@@ -489,26 +502,37 @@ export class MemoryStatsRegistry implements Disposable {
     });
     this.#handles ??= new Array(seg.geometry.capacity).fill(undefined);
     this.#handles[index] = handle;
-    this.#owned++;
+    this.#rest.owned++;
     retainClock(runtime());
-    openRegistries.add(this);
+    if (!this.#rest.ref) openRegistries.add(this.#rest.ref = new WeakRef(this));
     installExitHook(seg.native);
     return handle;
   }
 
   #release(h: Slot): void {
     if (this.#handles?.[h.index] !== h) return;
-    detachSlot(h);
+    detachSlot(h, this.#lastValues(h.index));
     this.#handles[h.index] = undefined;
-    this.#owned--;
+    this.#rest.owned--;
     releaseClock();
     if (!this.#seg.mapped) return;
     releaseSlot(this.#seg, h.index, h.ownerId);
     this.#hint = h.index;
   }
 
+  /** A copy of a slot's values for its released handle, read through the guarded shim (zeros if it faults). */
+  #lastValues(index: number): Float64Array {
+    const seg = this.#seg;
+    const copy = new Float64Array(slotDoubles(seg.geometry.fieldCount));
+    if (seg.mapped) {
+      const at = seg.address + slotOffset(seg.geometry, index);
+      seg.native.ms_read(at, copy.byteLength, S.seq, new Uint8Array(copy.buffer), new Uint32Array(1));
+    }
+    return copy;
+  }
+
   #releaseAll(): void {
-    if (!this.#handles || this.#owned === 0) return;
+    if (!this.#handles || this.#rest.owned === 0) return;
     for (const h of this.#handles) if (h) this.#release(h);
   }
 

@@ -132,6 +132,7 @@ export class Segment {
   /** f64 view (values, peaks, times): writers only. */
   readonly f64: Float64Array;
   #mapped = true;
+  #judge = 0;
 
   /** Use {@linkcode openSegment}. */
   constructor(parts: SegmentParts) {
@@ -161,6 +162,21 @@ export class Segment {
     return this.#mapped;
   }
 
+  /**
+   * The shim's cache of verdicts on this table's owners (`ms_judge_new`),
+   * made on first use and freed with the mapping.
+   */
+  judge(): number {
+    if (this.#judge === 0) {
+      const ns = this.native.ms_pid_namespace();
+      this.#judge = this.native.ms_judge_new(this.geometry.capacity, ns > 0 ? ns : 0);
+      if (this.#judge === 0) {
+        throw new MemstatsError("IO", `out of memory for the owners of segment ${this.name}`, this.name);
+      }
+    }
+    return this.#judge;
+  }
+
   /** Take a fresh id from the header counter; ids start at 1 and are never reused. */
   takeOwnerId(): bigint {
     return Atomics.add(this.u64, H.nextOwnerId / 8, 1n);
@@ -180,6 +196,8 @@ export class Segment {
     if (!this.#mapped) return;
     this.#mapped = false;
     this.native.ms_unmap(this.address, this.length);
+    if (this.#judge !== 0) this.native.ms_judge_free(this.#judge);
+    this.#judge = 0;
   }
 }
 
@@ -259,18 +277,31 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`;
 }
 
-/** The NO_SPACE error: what was asked, what /dev/shm has, and the ways out. */
-export function noSpaceError(n: NativeShim, name: string, bytes: number, what: string): MemstatsError {
+/**
+ * The NO_SPACE error: `reserve` when creating or attaching a writer (too big
+ * for what /dev/shm has left), `read` when a reader met a page of a sparse
+ * segment that /dev/shm could not supply. Says how much is free and what to do.
+ */
+export function noSpaceError(
+  n: NativeShim,
+  name: string,
+  bytes: number,
+  what: "reserve" | "read",
+): MemstatsError {
   const space = new Float64Array(2);
-  const known = n.ms_statvfs(SHM_DIR, space) === 0;
-  const free = known ? ` ${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])};` : "";
-  return new MemstatsError(
-    "NO_SPACE",
-    `cannot ${what} the ${mib(bytes)} of segment ${name}: shared memory is full;${free} ` +
-      `open it with a smaller capacity or fewer fields, or give the container more shared memory ` +
-      `(Docker: --shm-size; Kubernetes: an emptyDir with medium Memory and a larger sizeLimit)`,
-    name,
-  );
+  const fs = n.ms_statvfs(SHM_DIR, space) === 0
+    ? `${SHM_DIR} has ${mib(space[0])} free of ${mib(space[1])}`
+    : "";
+  const grow = `give the container more shared memory (Docker: --shm-size; Kubernetes: an emptyDir ` +
+    `with medium: Memory and a larger sizeLimit)`;
+  const msg = what === "reserve"
+    ? `cannot reserve ${mib(bytes)} of shared memory for segment ${name}${fs ? `: ${fs}` : ""}; ` +
+      `open it with a smaller capacity or fewer fields, or ${grow}`
+    : `cannot read segment ${name}: a page of it was never reserved (an older writer sized it without ` +
+      `reserving) and shared memory is full${
+        fs ? ` (${fs})` : ""
+      }; free some, ${grow}, or recreate the segment`;
+  return new MemstatsError("NO_SPACE", msg, name);
 }
 
 /**
@@ -516,7 +547,7 @@ function attach(
       if (address < 0) openError(name, address, "mapping");
       const copied = Math.min(length, MAX_HEADER);
       // A file too small for a header has no state word: acquire-load offset 0 instead.
-      const rc = n.ms_read_header(address, copied, copied > H.state ? H.state : 0, head, stateOut);
+      const rc = n.ms_read(address, copied, copied > H.state ? H.state : 0, head, stateOut);
       verdict = rc === -ERRNO.EFAULT
         ? faulted(n, fd, name, length)
         : inspectHeader(name, head.subarray(0, copied), info.size, copied > H.state ? stateOut[0] : 0);

@@ -100,21 +100,28 @@ export interface SlotParts {
   readonly onRelease: (handle: Slot) => void;
 }
 
-let detach: (s: Slot) => void;
+let detach: (s: Slot, last: Float64Array) => void;
 
 /**
  * Stop a handle writing to the table (its slot was released, or its mapping
- * is going away): it keeps a private copy of the last values for `get()`
- * and `peak()`, and every later write throws `CLOSED`. Registry use only.
+ * is going away): `last` (a copy of the slot's first `slotDoubles(fields)`
+ * doubles, taken by the registry through the shim's guarded read) answers
+ * `get()` and `peak()` from now on, and every later write throws `CLOSED`.
+ * Registry use only.
  */
-export function detachSlot(s: Slot): void {
-  detach(s);
+export function detachSlot(s: Slot, last: Float64Array): void {
+  detach(s, last);
+}
+
+/** How many doubles of a slot a handle views: up to the last peak. */
+export function slotDoubles(fieldCount: number): number {
+  return VALUE + 2 * fieldCount;
 }
 
 /** The one implementation of {@linkcode SlotHandle}; built by the registry only. */
 export class Slot implements SlotHandle {
   static {
-    detach = (s) => s.#detach();
+    detach = (s, last) => s.#detach(last);
   }
 
   readonly index: number;
@@ -133,7 +140,7 @@ export class Slot implements SlotHandle {
   #onRelease: ((handle: Slot) => void) | undefined;
 
   constructor(p: SlotParts) {
-    this.#slot = new Float64Array(p.f64.buffer, p.f64.byteOffset + p.offset, VALUE + 2 * p.fields.length);
+    this.#slot = new Float64Array(p.f64.buffer, p.f64.byteOffset + p.offset, slotDoubles(p.fields.length));
     this.#peak = VALUE + p.fields.length;
     this.#u32 = p.u32;
     this.#seq = (p.offset + S.seq) / 4;
@@ -219,9 +226,9 @@ export class Slot implements SlotHandle {
     this.release();
   }
 
-  #detach(): void {
+  #detach(last: Float64Array): void {
     if (this.#slot.length === 0) return;
-    this.#copy = this.#slot.slice();
+    this.#copy = last;
     this.#slot = RELEASED;
     this.#onRelease = undefined;
   }

@@ -16,8 +16,18 @@
  *
  * @module
  */
-import type { OwnerJudge } from "./liveness.ts";
-import { CHUNK, ownerOf, R, recordAt, SCAN_LABELS, scanBatch } from "./reader.ts";
+import {
+  CHUNK,
+  ownerOf,
+  R,
+  recordAt,
+  resetSums,
+  SCAN_LABELS,
+  SCAN_LIVE,
+  SCAN_NO_RECORDS,
+  scanBatch,
+  takeSums,
+} from "./reader.ts";
 import type { Segment } from "./segment.ts";
 import type { FieldKind } from "./names.ts";
 
@@ -189,21 +199,21 @@ export class Columns implements TableSnapshot {
 
   /**
    * Read slots [from, from + slots) of `seg` (default: all) into these
-   * columns: live slots only, judged by `judge`. `budgetMs` bounds the whole
-   * read (0: no bound); slots not reached are counted as skipped.
+   * columns: live slots only (the shim judges owners; see `reader.ts`).
+   * `budgetMs` bounds the whole read (0: no bound); slots not reached are
+   * counted as skipped.
    */
-  read(seg: Segment, judge: OwnerJudge, budgetMs: number, labels: boolean, from = 0, slots = -1): this {
+  read(seg: Segment, budgetMs: number, labels: boolean, from = 0, slots = -1): this {
     const g = seg.geometry;
     const end = slots < 0 ? g.capacity : from + slots;
     const fc = g.fieldCount;
-    const start = performance.now();
-    const deadline = budgetMs > 0 ? start + budgetMs : 0;
-    const now = Date.now();
-    this.takenAt = now;
+    const deadline = budgetMs > 0 ? performance.now() + budgetMs : 0;
+    this.takenAt = Date.now();
     this.count = 0;
     this.deadSlots = 0;
     this.skippedSlots = 0;
-    const flags = labels ? SCAN_LABELS : 0;
+    resetSums(seg);
+    const flags = SCAN_LIVE | (labels ? SCAN_LABELS : 0);
     for (let base = from; base < end; base += CHUNK) {
       const want = Math.min(CHUNK, end - base);
       if (deadline > 0 && performance.now() > deadline) {
@@ -213,25 +223,20 @@ export class Columns implements TableSnapshot {
       const b = scanBatch(seg, base, want, flags, deadline);
       this.overflowCount = b.overflowCount;
       this.reclaimedCount = b.reclaimedCount;
+      this.deadSlots += b.dead;
       this.skippedSlots += b.skipped + (want - b.scanned);
       const io = b.io;
       for (let k = 0; k < b.count; k++) {
         const at = recordAt(b, k);
-        const slot = io[at + R.slot];
-        const id = ownerOf(io, at);
-        const pid = io[at + R.pid];
-        const ns = io[at + R.pidNamespace];
-        if (!judge.alive(slot, id, pid, io[at + R.tid], io[at + R.token], ns, now)) {
-          this.deadSlots++;
-          continue;
-        }
         const row = this.count++;
         if (row === this.slot.length) this.#grow(Math.min(g.capacity, row * 2));
+        const slot = io[at + R.slot];
+        const id = ownerOf(io, at);
         this.slot[row] = slot;
         this.ownerId[row] = id;
-        this.pid[row] = pid;
+        this.pid[row] = io[at + R.pid];
         this.tid[row] = io[at + R.tid];
-        this.pidNamespace[row] = ns;
+        this.pidNamespace[row] = io[at + R.pidNamespace];
         this.registeredAt[row] = io[at + R.registeredAt];
         this.updatedAt[row] = io[at + R.updatedAt];
         const v0 = at + R.values;
@@ -248,11 +253,63 @@ export class Columns implements TableSnapshot {
         break;
       }
     }
+    // Per-thread fields were summed by the shim as it read; per-process ones need the rows.
+    const sums = takeSums(seg);
     for (let j = 0; j < fc; j++) {
-      this.totals[j] = fieldTotal(this.kinds[j], this.count, this.values[j], this.pid, this.pidNamespace);
+      this.totals[j] = this.kinds[j] === "thread"
+        ? sums[j]
+        : fieldTotal("process", this.count, this.values[j], this.pid, this.pidNamespace);
     }
     return this;
   }
+}
+
+/**
+ * Totals of a read without its rows, when every field is per thread: the
+ * shim counts and sums as it reads, and no record reaches JavaScript (the
+ * cost of `aggregateStats()`). Returns undefined when a field is per process.
+ * `judge: false` counts every owner, dead or alive: only for measuring what
+ * judging costs (scripts/bench_protocol.ts).
+ */
+export function totalsOnly(seg: Segment, budgetMs: number, judge = true): AggregateMemoryStats | undefined {
+  if (seg.kinds.includes("process")) return undefined;
+  const g = seg.geometry;
+  const deadline = budgetMs > 0 ? performance.now() + budgetMs : 0;
+  let live = 0;
+  let dead = 0;
+  let skipped = 0;
+  let overflowCount = 0;
+  let reclaimedCount = 0;
+  resetSums(seg);
+  for (let base = 0; base < g.capacity; base += CHUNK) {
+    const want = Math.min(CHUNK, g.capacity - base);
+    if (deadline > 0 && performance.now() > deadline) {
+      skipped += g.capacity - base;
+      break;
+    }
+    const b = scanBatch(seg, base, want, (judge ? SCAN_LIVE : 0) | SCAN_NO_RECORDS, deadline);
+    live += b.live;
+    dead += b.dead;
+    skipped += b.skipped + (want - b.scanned);
+    overflowCount = b.overflowCount;
+    reclaimedCount = b.reclaimedCount;
+    if (b.scanned < want) {
+      skipped += g.capacity - base - want;
+      break;
+    }
+  }
+  const sums = takeSums(seg);
+  const totals: Record<string, number> = {};
+  for (let j = 0; j < g.fieldCount; j++) totals[seg.fields[j]] = sums[j];
+  return {
+    activeThreads: live,
+    totalArenaBytes: sums[0],
+    overflowCount,
+    reclaimedCount,
+    deadSlots: dead,
+    skippedSlots: skipped,
+    totals,
+  };
 }
 
 /**

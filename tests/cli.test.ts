@@ -237,10 +237,13 @@ describe("memstats CLI", () => {
       const r = cli(HERE, ["ls"]);
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.split("\n");
-      assert.match(lines[0], /^NAME\s+CAPACITY\s+ACTIVE\s+DEAD\s+OWNER\s+MODE\s+SIZE\s+AGE$/);
+      assert.match(lines[0], /^NAME\s+CAPACITY\s+ACTIVE\s+DEAD\s+SKIPPED\s+OWNER\s+MODE\s+SIZE\s+AGE$/);
       const user = spawnSync("id", ["-un"], { encoding: "utf8" }).stdout.trim();
       const row = lines.find((l) => l.startsWith(name + " "));
-      assert.match(row ?? "", new RegExp(`^${name}\\s+4\\s+2\\s+0\\s+${user}\\s+0600\\s+[\\d.]+K\\s+\\d`));
+      assert.match(
+        row ?? "",
+        new RegExp(`^${name}\\s+4\\s+2\\s+0\\s+0\\s+${user}\\s+0600\\s+[\\d.]+K\\s+\\d`),
+      );
       assert.ok(!r.stdout.includes(junk) && !r.stdout.includes(fifo));
       const all = cli(HERE, ["ls", "--all"]).stdout;
       assert.match(all, new RegExp(`/dev/shm${junk}: skipped, no memstats magic`));
@@ -299,12 +302,60 @@ describe("memstats CLI", () => {
       assert.equal(existsSync(path(cut)), false);
       const notOurs = cli(HERE, ["rm", junk]);
       assert.equal(notOurs.status, 1);
-      assert.match(notOurs.stderr, /refusing to remove .*BAD_MAGIC.*pass --force/);
+      assert.match(
+        notOurs.stderr,
+        /refusing to remove .*not a memstats segment.*pass --force.*\[BAD_MAGIC\]/,
+      );
       assert.equal(cli(HERE, ["rm", junk, "--force"]).status, 0);
       assert.equal(existsSync(path(junk)), false);
     } finally {
       rmSync(path(junk), { force: true });
       cleanup(cut);
+    }
+  });
+
+  it("rm and gc remove only memstats segments: a non-empty file without the magic needs --force, whatever its size", () => {
+    const files: [string, Uint8Array][] = [
+      ["hello", new TextEncoder().encode("hello")],
+      ["zeros", new Uint8Array(3)], // a few zero bytes: no creator ever leaves this
+      ["prefix", new TextEncoder().encode("MEMSTAT")], // the magic cut short
+      ["big", new Uint8Array(8192).fill(7)],
+    ];
+    const names = files.map(([tag]) => uniqueName(`cli-notours-${tag}`));
+    files.forEach(([, bytes], i) => writeFileSync(path(names[i]), bytes));
+    try {
+      for (const [i, n] of names.entries()) {
+        const r = cli(HERE, ["rm", n]);
+        assert.equal(r.status, 1, `${files[i][0]}: ${r.stdout}${r.stderr}`);
+        assert.equal(r.stdout, "", "nothing removed");
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^memstats rm: refusing to remove ${n}: it is not a memstats segment \\(${
+              files[i][1].length
+            } bytes? without the memstats magic; it may belong to another program\\).*pass --force.*\\[BAD_MAGIC\\]\\n$`,
+          ),
+        );
+        oneLine(r.stderr);
+        assert.ok(existsSync(path(n)), `${files[i][0]} kept`);
+        // show explains without advising removal; gc, named or not, leaves it alone.
+        const s = cli(HERE, ["show", n]);
+        assert.equal(s.status, 1);
+        assert.match(s.stderr, /not a memstats segment.*\[(BAD_MAGIC|TRUNCATED)\]/);
+        assert.doesNotMatch(s.stderr, /memstats rm|remove it/);
+        assert.equal(cli(HERE, ["gc", n, "--remove-empty", "--grace", "0"]).status, 1);
+        assert.ok(existsSync(path(n)), `${files[i][0]} kept by gc`);
+      }
+      for (const n of names) assert.equal(cli(HERE, ["rm", n, "--force"]).status, 0);
+      assert.ok(names.every((n) => !existsSync(path(n))), "--force removes them");
+      // An empty file is a segment its creator never sized: rm takes it without --force.
+      const empty = uniqueName("cli-empty");
+      writeFileSync(path(empty), "");
+      const r = cli(HERE, ["rm", empty]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(existsSync(path(empty)), false);
+    } finally {
+      for (const n of names) rmSync(path(n), { force: true });
     }
   });
 
@@ -324,7 +375,7 @@ describe("memstats CLI", () => {
       assert.equal(ok.status, 0, ok.stderr);
       assert.equal(JSON.parse(ok.stdout).slots[0].label, "theirs");
       const listed = cli(HERE, ["ls"]).stdout.split("\n").find((l) => l.startsWith(foreign + " "));
-      assert.match(listed ?? "", /\s1\s+0\s+(nobody|65534)\s+0600\s/);
+      assert.match(listed ?? "", /\s1\s+0\s+0\s+(nobody|65534)\s+0600\s/);
     } finally {
       reg.close();
       cleanup(foreign);
@@ -355,6 +406,21 @@ describe("memstats CLI", () => {
     const none = cli(HERE, []);
     assert.equal(none.status, 2);
     assert.match(none.stderr, /Usage: memstats <command>/);
+  });
+
+  it("--version and -V print the package's one version (deno.json, package.json)", () => {
+    const version = JSON.parse(readFileSync(new URL("../deno.json", import.meta.url), "utf8")).version;
+    assert.equal(
+      JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version,
+      version,
+    );
+    for (const flag of ["--version", "-V"]) {
+      const r = cli(HERE, [flag]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `memstats ${version}\n`);
+      assert.equal(r.stderr, "");
+    }
+    assert.match(cli(HERE, ["--help"]).stdout, /memstats --version/);
   });
 
   it("--help on every command exits 0 with its usage and options", () => {
@@ -407,7 +473,7 @@ describe("memstats CLI", () => {
       await victim.kill("SIGKILL");
       await waitFor(() => !existsSync(`/proc/${victim.pid}`), 10_000, "victim reaped");
       const ls = cli(HERE, ["ls"]).stdout.split("\n").find((l) => l.startsWith(seg + " "));
-      assert.match(ls ?? "", /^\S+\s+4\s+0\s+1\s/, "no live slot, one dead owner");
+      assert.match(ls ?? "", /^\S+\s+4\s+0\s+1\s+0\s/, "no live slot, one dead owner, none skipped");
       const r = cli(HERE, ["gc", seg]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, `${seg}: reclaimed 1 dead slot, 0 live\n`);

@@ -6,8 +6,17 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
+import process from "node:process";
 import { cleanup, RUNTIMES, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 
@@ -81,6 +90,56 @@ describe("diagnostics", () => {
         await p.kill();
         rmSync(dir, { recursive: true, force: true });
         cleanup(name);
+      }
+    });
+
+    it(`${rt}: without installDiagnostics, SIGQUIT ends the process, as README and docs/CLI.md say`, async () => {
+      const name = uniqueName(`diag-none-${rt}`);
+      const p = new Proc(rt, "diag_child.ts", { MEMSTATS_REPORT: "" });
+      try {
+        await p.send({ op: "open", name, options: { capacity: 4 } });
+        await p.send({ op: "register", label: "no-diagnostics" });
+        process.kill(p.pid, "SIGQUIT");
+        const { code, signal } = await p.exited;
+        assert.ok(
+          signal === "SIGQUIT" || code === 131,
+          `ended by SIGQUIT, got code ${code}, signal ${signal}`,
+        );
+      } finally {
+        await p.kill();
+        cleanup(name);
+      }
+    });
+
+    it(`${rt}: an exit report file replaces a symbolic link planted at its path, never writes through it`, async () => {
+      const dir = mkdtempSync(`${tmpdir()}/memstats-report-`);
+      const victim = `${dir}/victim`;
+      writeFileSync(victim, "precious\n");
+      try {
+        const cases: [string, string, string][] = [
+          ["json", `${dir}/report.json`, victim], // a link to an existing file
+          ["text", `${dir}/report.txt`, `${dir}/created-through-link`], // a dangling link
+        ];
+        for (const [format, file, target] of cases) {
+          symlinkSync(target, file);
+          const name = uniqueName(`diag-link-${rt}`);
+          const p = await start(rt, name, { MEMSTATS_REPORT: `${format}:${file}` });
+          try {
+            assert.deepEqual(await p.close(), { code: 0, signal: null });
+            assert.equal(p.stderr, "", "nothing on stderr");
+            assert.ok(lstatSync(file).isFile(), `${format}: the link was replaced by a regular file`);
+            const text = readFileSync(file, "utf8");
+            if (format === "json") assert.equal(JSON.parse(text).slots[0].label, `${rt}-diag`);
+            else assert.match(text, /=== end of memstats report\n$/);
+          } finally {
+            await p.kill();
+            cleanup(name);
+          }
+        }
+        assert.equal(readFileSync(victim, "utf8"), "precious\n", "the link's target is untouched");
+        assert.equal(existsSync(`${dir}/created-through-link`), false, "nothing created through the link");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 

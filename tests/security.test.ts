@@ -9,36 +9,22 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
-  chownSync,
   closeSync,
   copyFileSync,
-  cpSync,
   existsSync,
   fstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  realpathSync,
   rmSync,
 } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { shim } from "../src/ffi/mod.ts";
-import {
-  cleanup,
-  HERE,
-  OTHER,
-  ROOT,
-  runFile,
-  type Runtime,
-  runtimeBin,
-  RUNTIMES,
-  uniqueName,
-} from "./helpers.ts";
-import type { Msg } from "./fixtures/lines.ts";
+import { cleanup, HERE, ROOT, runFile, RUNTIMES, uniqueName } from "./helpers.ts";
+import { asNobody, NOBODY, nobodyArgs, nobodyProblem, removeNobodyStage } from "./fixtures/nobody.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
-const NOBODY = 65534;
 
 function fstatMode(name: string): number {
   const fd = openSync(`/dev/shm${name}`, "r");
@@ -49,88 +35,11 @@ function fstatMode(name: string): number {
   }
 }
 
-/** Whether user nobody can run `cmd args` (a quick probe). */
-function nobodyCan(cmd: string, args: string[]): boolean {
-  return spawnSync("runuser", ["-u", "nobody", "--", cmd, ...args], { encoding: "utf8" }).status === 0;
-}
-
-/**
- * Where nobody runs the library from. A clone in a directory only we can
- * enter (CI clones often are) is out of nobody's reach, so then the code and
- * the runtimes are copied once into a world-readable directory in /tmp.
- */
-let stage: string | undefined;
-function nobodyRoot(): string {
-  if (nobodyCan("test", ["-r", `${ROOT}mod.ts`, "-a", "-x", realpathSync(runtimeBin("bun"))])) return ROOT;
-  if (stage) return stage;
-  stage = mkdtempSync("/tmp/memstats-nobody-stage-");
-  chmodSync(stage, 0o755);
-  for (const f of ["mod.ts", "src", "tests/fixtures/try_open.ts"]) {
-    cpSync(`${ROOT}${f}`, `${stage}/${f}`, { recursive: true });
-  }
-  mkdirSync(`${stage}/node_modules/.bin`, { recursive: true });
-  for (const rt of RUNTIMES) copyFileSync(realpathSync(runtimeBin(rt)), `${stage}/node_modules/.bin/${rt}`);
-  spawnSync("chmod", ["-R", "a+rX", stage]);
-  stage += "/";
-  return stage;
-}
-
-/** argv for nobody to run tests/fixtures/try_open.ts under `rt`. */
-function nobodyArgs(rt: Runtime, args: string[]): [string, string[]] {
-  const root = nobodyRoot();
-  const bin = `${root}node_modules/.bin/${rt}`;
-  const file = `${root}tests/fixtures/try_open.ts`;
-  return rt === "deno" ? [bin, ["run", "-A", file, ...args]] : [bin, [file, ...args]];
-}
-
-function asNobodyProblem(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root to run a process as another user";
-  if (spawnSync("runuser", ["--help"]).error) return "runuser is not installed";
-  const [cmd] = nobodyArgs("bun", []);
-  if (!nobodyCan(cmd, ["--version"])) return `user nobody cannot run ${cmd}`;
-  return undefined;
-}
-const NOBODY_SKIP = asNobodyProblem();
-
-/**
- * Run try_open.ts as nobody. It cannot read our shim cache, so it gets a
- * world-readable copy of the library we loaded; Deno gets a cache dir of its own.
- */
-function asNobody(rt: Runtime, name: string, options: object, action = "", value = ""): Msg {
-  const dir = mkdtempSync("/tmp/memstats-nobody-");
-  try {
-    chmodSync(dir, 0o755);
-    copyFileSync(shim().path, `${dir}/lib.so`);
-    chmodSync(`${dir}/lib.so`, 0o644);
-    mkdirSync(`${dir}/deno`);
-    chownSync(`${dir}/deno`, NOBODY, NOBODY);
-    const [cmd, argv] = nobodyArgs(rt, [name, JSON.stringify(options), action, value]);
-    const env = { MEMSTATS_SHIM_PATH: `${dir}/lib.so`, DENO_DIR: `${dir}/deno`, DENO_NO_UPDATE_CHECK: "1" };
-    const r = spawnSync("runuser", [
-      "-u",
-      "nobody",
-      "--",
-      "env",
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      cmd,
-      ...argv,
-    ], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-    assert.ok(line, `no answer from ${rt} as nobody: status ${r.status}; ${r.stdout} ${r.stderr}`);
-    const msg = JSON.parse(line);
-    if (msg.ok) assert.equal(msg.uid, NOBODY, "it really ran as nobody");
-    return msg;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const NOBODY_SKIP = nobodyProblem();
 
 describe("security", () => {
   after(() => {
-    if (stage) rmSync(stage, { recursive: true, force: true });
+    removeNobodyStage();
   });
 
   it("segments are created 0600 unless a mode is given, whatever the umask (fstat)", () => {
@@ -243,7 +152,7 @@ describe("security", () => {
     () => {
       const name = uniqueName("theirs");
       try {
-        const made = asNobody(OTHER, name, { mode: 0o644 }, "register", "7");
+        const made = asNobody(HERE === "bun" ? "deno" : "bun", name, { mode: 0o644 }, "register", "7");
         assert.equal(made.ok, true, made.message);
         assert.equal(made.created, true);
         assert.equal(fstatMode(name), 0o644);

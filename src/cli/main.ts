@@ -19,7 +19,9 @@
 import process from "node:process";
 import { CliError, optionHelp, parseArgs, UsageError } from "./args.ts";
 import { type Command, COMMANDS } from "./commands.ts";
+import { escapeForTerminal } from "../report_text.ts";
 import { BrokenPipe, err, out } from "./io.ts";
+import { VERSION } from "./version.ts";
 
 function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -31,7 +33,8 @@ function topHelp(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     "",
-    "Run `memstats <command> --help` for its options. Exit codes: 0 ok, 1 error, 2 usage error.",
+    "Run `memstats <command> --help` for its options; `memstats --version` prints the version.",
+    "Exit codes: 0 ok, 1 error, 2 usage error.",
     "",
   ].join("\n");
 }
@@ -52,6 +55,11 @@ function commandHelp(c: Command): string {
 
 async function dispatch(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
+  if (first === "--version" || first === "-V") {
+    if (rest.length > 0) throw new UsageError("", `${first} takes no arguments`);
+    out(`memstats ${VERSION}\n`);
+    return 0;
+  }
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
     const topic = first === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     if (first === undefined) {
@@ -96,20 +104,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (e instanceof BrokenPipe) return 0;
       if (e instanceof UsageError) {
         const help = e.command ? `memstats ${e.command} --help` : "memstats --help";
-        err(`${prefix}: ${e.message} (see \`${help}\`)\n`);
+        err(`${prefix}: ${escapeForTerminal(e.message)} (see \`${help}\`)\n`);
         return 2;
       }
       if (e instanceof CliError) {
-        err(`${prefix}: ${e.message}${e.code ? ` [${e.code}]` : ""}\n`);
+        err(`${prefix}: ${escapeForTerminal(e.message)}${e.code ? ` [${e.code}]` : ""}\n`);
         return 1;
       }
       const code = (e as { code?: string }).code;
       if (code !== undefined && (e as Error).name === "MemstatsError") {
-        err(`${prefix}: ${(e as Error).message} [${code}]\n`);
+        err(`${prefix}: ${escapeForTerminal((e as Error).message)} [${code}]\n`);
         return 1;
       }
       const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      err(`${prefix}: unexpected failure: ${why}; set MEMSTATS_DEBUG=1 to see where\n`);
+      err(`${prefix}: unexpected failure: ${escapeForTerminal(why)}; set MEMSTATS_DEBUG=1 to see where\n`);
       if (process.env.MEMSTATS_DEBUG) err(`${(e as Error)?.stack ?? ""}\n`);
       return 1;
     } catch {

@@ -4,8 +4,11 @@
  * reader, so a segment with live owners is kept unless `--force`.
  *
  * A segment whose header is unusable (never finished, truncated, corrupt)
- * has no owner anyone could judge and is removed; a file that is not ours at
- * all (wrong magic) or of a layout we cannot read needs `--force`.
+ * has no owner anyone could judge and is removed. A file that is not a
+ * segment at all needs `--force`: not a regular file, or non-empty without
+ * the magic bytes (whatever its size: a creator sizes its segment in one
+ * step, so no segment is ever a few bytes long), and so does a segment of a
+ * layout we cannot read.
  *
  * @module
  */
@@ -14,7 +17,7 @@ import { MemstatsError } from "../errors.ts";
 import { MemoryStatsRegistry } from "../registry.ts";
 import { CliError, type OptionSpec, type Parsed, UsageError } from "./args.ts";
 import { out } from "./io.ts";
-import { explain, segmentName } from "./segments.ts";
+import { explain, notASegment, probeFile, segmentName } from "./segments.ts";
 import { ALLOW_FOREIGN } from "./show.ts";
 
 /** Options of `rm`. */
@@ -60,6 +63,14 @@ export function rm(args: Parsed): number {
   if (args.positional.length === 0) throw new UsageError("rm", "name the segment to remove");
   const force = args.options.force === true;
   const name = segmentName(args.positional[0]);
+  const foreign = notASegment(probeFile(name));
+  if (foreign !== undefined && !force) {
+    throw new CliError(
+      `refusing to remove ${name}: it is not a memstats segment (${foreign}); ` +
+        `check the name with \`memstats ls --all\`, or pass --force to remove it anyway`,
+      "BAD_MAGIC",
+    );
+  }
   const owners = liveOwners(name, args.options["allow-foreign"] === true);
   if (typeof owners === "string" && owners !== "" && !force) {
     throw new CliError(`refusing to remove ${name}: ${owners}; pass --force to remove it anyway`);

@@ -8,7 +8,7 @@
  * @module
  */
 import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
-import { defaultSegment } from "../default.ts";
+import { defaultSegment, squatted } from "../default.ts";
 import { MemstatsError } from "../errors.ts";
 import { HEADER_FIXED, MAGIC } from "../layout.ts";
 import { SEGMENT_NAME_PATTERN } from "../names.ts";
@@ -29,7 +29,11 @@ export function segmentPath(name: string): string {
   return SHM_DIR + name;
 }
 
-/** Turn a core error into a one-line CLI error naming the fix. */
+/**
+ * Turn a core error into a one-line CLI error naming the fix. A file that
+ * does not start with the magic is never called a segment, and never gets
+ * removal advice: it may belong to another program.
+ */
 export function explain(e: unknown): never {
   if (!(e instanceof MemstatsError)) throw e;
   let msg = e.message;
@@ -37,17 +41,84 @@ export function explain(e: unknown): never {
     msg = `segment ${e.segment} does not exist; check the name with \`memstats ls\`, ` +
       `or start the program that writes it`;
   }
+  // Another user holds the default name: say whose it is and how to choose another.
+  if (e.code === "EACCES" && e.segment !== undefined && e.segment === defaultSegment()) {
+    msg = squatted(e.segment, e)?.message ?? msg;
+  }
+  // The core calls a file that could be a header still being written TRUNCATED (FORMAT.md) and
+  // advises removing it; without the whole magic, `rm` will not, so neither does this message.
+  if (e.code === "TRUNCATED" && e.segment !== undefined) {
+    const foreign = notASegment(probeFile(e.segment));
+    if (foreign !== undefined) {
+      msg = `${e.segment} does not start with the memstats magic (${foreign}): it is not a memstats ` +
+        `segment, or one whose creator never wrote its header; check the name with \`memstats ls --all\``;
+    }
+  }
   throw new CliError(msg, e.code);
 }
 
-/** Attach read-only, with CLI-worded errors. */
-export function openReadOnly(name: string, allowForeign: boolean): MemoryStatsRegistry {
+/** What the file behind a segment name is, judged from `lstat` and its first 8 bytes only. */
+export interface FileProbe {
+  /** Whether the name exists at all. */
+  readonly exists: boolean;
+  /** Whether it is a regular file (not a symbolic link, directory, FIFO...). */
+  readonly regular: boolean;
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Whether it starts with the 8 magic bytes. */
+  readonly magic: boolean;
+  /** Why its first bytes could not be read (then `magic` is unknown and false). */
+  readonly unreadable?: string;
+}
+
+/** Look at the file behind `name` without mapping it, following no symbolic link. */
+export function probeFile(name: string): FileProbe {
+  const path = segmentPath(name);
+  let stat: Stats;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return { exists: false, regular: false, size: 0, magic: false };
+  }
+  if (!stat.isFile()) return { exists: true, regular: false, size: stat.size, magic: false };
+  const problem = magicProblem(path);
+  return {
+    exists: true,
+    regular: true,
+    size: stat.size,
+    magic: problem === undefined,
+    ...(problem?.startsWith("unreadable") ? { unreadable: problem } : {}),
+  };
+}
+
+/**
+ * Why a file is certainly not a memstats segment, or undefined when it may
+ * be one. Creators size a segment in one step from empty to its full size,
+ * so a non-empty file without the whole magic is never one, whatever its
+ * size; an empty file is a segment whose creator has not sized it (yet).
+ */
+export function notASegment(p: FileProbe): string | undefined {
+  if (!p.exists || p.unreadable !== undefined) return undefined;
+  if (!p.regular) return "not a regular file";
+  if (p.size > 0 && !p.magic) {
+    return `${p.size} byte${
+      p.size === 1 ? "" : "s"
+    } without the memstats magic; it may belong to another program`;
+  }
+  return undefined;
+}
+
+/**
+ * Attach read-only, with CLI-worded errors, waiting up to `openTimeoutMs`
+ * for a segment whose creator is still writing its header.
+ */
+export function openReadOnly(name: string, allowForeign: boolean, openTimeoutMs = 1000): MemoryStatsRegistry {
   try {
     return MemoryStatsRegistry.open(name, {
       readOnly: true,
       create: false,
       allowForeignOwner: allowForeign,
-      openTimeoutMs: 1000,
+      openTimeoutMs,
     });
   } catch (e) {
     explain(e);

@@ -7,6 +7,7 @@
  * @module
  */
 import process from "node:process";
+import { charWidth } from "../report_text.ts";
 import { out } from "./io.ts";
 
 const ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J";
@@ -15,8 +16,10 @@ const LEAVE = "\x1b[0m\x1b[?25h\x1b[?1049l";
 const ESCAPE = /^\x1b\[[0-9;?]*[A-Za-z]/;
 
 /**
- * Cut `line` to `width` visible characters; escape sequences take no room.
- * A cut line ends with a style reset so no colour leaks into the next one.
+ * Cut `line` to `width` terminal columns: escape sequences take no room, a
+ * wide (CJK) character two, a combining mark none. A wide character that
+ * would straddle the edge is left out. A cut line ends with a style reset
+ * so no colour leaks into the next one.
  */
 export function fitLine(line: string, width: number): string {
   let visible = 0;
@@ -27,10 +30,11 @@ export function fitLine(line: string, width: number): string {
       i += esc[0].length;
       continue;
     }
-    if (visible === width) return line.slice(0, i) + "\x1b[0m";
     const cp = line.codePointAt(i)!;
+    const w = charWidth(cp);
+    if (visible + w > width) return line.slice(0, i) + "\x1b[0m";
     i += cp > 0xffff ? 2 : 1;
-    visible++;
+    visible += w;
   }
   return line;
 }
@@ -77,10 +81,13 @@ export function openScreen(onKey: (key: string) => void): Screen {
     close() {
       if (closed) return;
       closed = true;
+      // Cooked mode first and whatever fails: the screen sequences below need a writable stdout.
       if (raw) {
-        stdin.off("data", onData);
-        stdin.setRawMode(false);
-        stdin.pause();
+        try {
+          stdin.off("data", onData);
+          stdin.setRawMode(false);
+          stdin.pause();
+        } catch { /* stdin is gone: nothing more can be done for its mode */ }
       }
       out(LEAVE);
     },

@@ -43,8 +43,10 @@ export const SYMBOLS = {
   ms_unmap: { args: ["f64", "f64"], result: "i32" },
   ms_close: { args: ["i32"], result: "i32" },
   ms_unlink: { args: ["cstring"], result: "i32" },
-  ms_read_header: { args: ["f64", "f64", "f64", "buffer", "buffer"], result: "i32" },
+  ms_read: { args: ["f64", "f64", "f64", "buffer", "buffer"], result: "i32" },
   ms_scan: { args: ["buffer"], result: "i32" },
+  ms_judge_new: { args: ["f64", "f64"], result: "f64" },
+  ms_judge_free: { args: ["f64"], result: "void" },
   ms_getpid: { args: [], result: "i32" },
   ms_gettid: { args: [], result: "i32" },
   ms_geteuid: { args: [], result: "u32" },
@@ -54,6 +56,7 @@ export const SYMBOLS = {
   ms_sleep_ms: { args: ["f64"], result: "void" },
   ms_track: { args: ["f64", "f64", "f64"], result: "i32" },
   ms_untrack: { args: ["f64", "f64"], result: "void" },
+  ms_release: { args: ["f64", "f64", "f64"], result: "i32" },
   ms_release_all: { args: [], result: "void" },
 } as const satisfies Record<string, FfiSignature>;
 
