@@ -52,12 +52,16 @@ export function npmManifest(version: string): Record<string, unknown> {
     exports: {
       ".": entry("./mod.js"),
       "./cli": entry("./src/cli/main.js"),
+      "./prom-client": entry("./src/prom_client.js"),
       "./package.json": "./package.json",
     },
     types: "./mod.d.ts",
     bin: { memstats: "./bin/memstats.js" },
     files: ["mod.js", "mod.d.ts", "src/", "bin/", "native/", "README.md", "LICENSE", "CHANGELOG.md"],
     engines: { bun: ">=1.1", deno: ">=2.0", node: ">=26" },
+    // Only `@memstats/shm/prom-client` uses it, and only through the registry its caller passes.
+    peerDependencies: { "prom-client": ">=14" },
+    peerDependenciesMeta: { "prom-client": { optional: true } },
     sideEffects: false,
   };
 }

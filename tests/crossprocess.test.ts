@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { Child, cleanup, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
+import { Child, cleanup, nextRuntime, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
 
 interface Stats {
   aggregate: { activeThreads: number; totalArenaBytes: number; overflowCount: number };
@@ -121,7 +121,7 @@ describe("cross-process, mixed runtimes", () => {
   });
 
   for (const rt of RUNTIMES) {
-    const other = RUNTIMES[(RUNTIMES.indexOf(rt) + 1) % RUNTIMES.length];
+    const other = nextRuntime(rt);
     it(`no torn value: ${rt} writes patterned values while ${other} reads them`, async () => {
       const name = uniqueName(`torn-${rt}`);
       const w = new Child(rt);

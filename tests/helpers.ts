@@ -21,8 +21,12 @@ export type Runtime = typeof RUNTIMES[number];
 
 /** The runtime running this test file. */
 export const HERE: Runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+/** The runtime after `rt` in {@linkcode RUNTIMES} (the last is followed by the first). */
+export function nextRuntime(rt: Runtime): Runtime {
+  return RUNTIMES[(RUNTIMES.indexOf(rt) + 1) % RUNTIMES.length];
+}
 /** Another runtime: the next in {@linkcode RUNTIMES}, so each runner pairs with a different one. */
-export const OTHER: Runtime = RUNTIMES[(RUNTIMES.indexOf(HERE) + 1) % RUNTIMES.length];
+export const OTHER: Runtime = nextRuntime(HERE);
 
 /** Absolute path of a runtime binary from node_modules/.bin. */
 export function runtimeBin(rt: Runtime): string {

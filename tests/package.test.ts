@@ -145,6 +145,8 @@ describe("packaging", () => {
     }
     const manifest = JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8"));
     assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "bun", "deno", "import", "default"]);
+    assert.equal(manifest.exports["./prom-client"].import, "./src/prom_client.js");
+    assert.deepEqual(manifest.peerDependenciesMeta["prom-client"], { optional: true });
     assert.equal(manifest.bin.memstats, "./bin/memstats.js");
     assert.match(readFileSync(`${ROOT}dist/npm/bin/memstats.js`, "utf8"), /^#!\/usr\/bin\/env node\n/);
   });
@@ -258,7 +260,10 @@ describe("packaging", () => {
     const env = { NO_COLOR: "1" };
     ok(sh(runtimeBin("deno"), ["lint"], { env }), "deno lint");
     ok(sh(runtimeBin("deno"), ["fmt", "--check"], { env }), "deno fmt --check");
-    ok(sh(runtimeBin("deno"), ["doc", "--lint", "mod.ts", "src/cli/main.ts"], { env }), "deno doc --lint");
+    ok(
+      sh(runtimeBin("deno"), ["doc", "--lint", "mod.ts", "src/cli/main.ts", "src/prom_client.ts"], { env }),
+      "deno doc --lint",
+    );
   });
 
   it("deno publish --dry-run is clean (no slow types, no warnings)", () => {
