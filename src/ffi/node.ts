@@ -1,6 +1,7 @@
 /**
  * Node.js loader: `node:ffi` `dlopen` over the shim, and its zero-copy
- * `toArrayBuffer(pointer, length, false)` for mappings. Needs Node.js 26 or
+ * `toArrayBuffer(pointer, length, false)` for mappings, checked to be a view
+ * of the mapping and not a copy (docs/SECURITY.md). Needs Node.js 26 or
  * newer with FFI enabled (the default; `--no-experimental-ffi` disables it,
  * and under the permission model `--allow-ffi` must be granted).
  *
@@ -25,6 +26,7 @@ interface NodeFfi {
     functions: Record<string, (...args: unknown[]) => unknown>;
   };
   toArrayBuffer(pointer: bigint, length: number, copy?: boolean): ArrayBuffer;
+  getRawPointer(source: ArrayBuffer): bigint;
 }
 interface NodeProcess {
   versions: { node: string };
@@ -112,6 +114,19 @@ export function loadNode(path: string): NativeShim {
   return {
     path,
     ...bindSymbols(lib.functions),
-    arrayBuffer: (address, length) => f.toArrayBuffer(BigInt(address), length, false),
+    arrayBuffer(address, length) {
+      const at = BigInt(address);
+      const view = f.toArrayBuffer(at, length, false);
+      // A Node built with V8's memory sandbox may copy external memory instead of wrapping it
+      // (nodejs/node#58376); a copy of a shared table would take writes nobody sees.
+      if (f.getRawPointer(view) !== at) {
+        throw new MemstatsError(
+          "SHIM",
+          `this Node.js ${proc().versions.node} gives a copy of shared memory, not a view of it (a V8 memory ` +
+            `sandbox build?); memstats-shm cannot work over a copy: run under Bun or Deno, or a Node.js without the sandbox`,
+        );
+      }
+      return view;
+    },
   };
 }
