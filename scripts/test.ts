@@ -83,6 +83,8 @@ const RUNNERS: readonly Runner[] = [
   },
   {
     name: "node",
+    unavailable:
+      () => (existsSync(BIN("node")) ? undefined : "node_modules/.bin/node is missing: run npm install"),
     command: (files, report) => [BIN("node"), [
       "--test",
       "--test-concurrency=1", // one file at a time, as the other runners do
