@@ -13,11 +13,21 @@ interface BunFfi {
   dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
     symbols: Record<string, (...args: unknown[]) => unknown>;
   };
+  cc(options: { source: string; symbols: Record<string, { args: string[]; returns: string }> }): {
+    symbols: Record<string, (...args: unknown[]) => unknown>;
+  };
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
 }
 
-/** Load the shim at `path` into this Bun thread. */
-export function loadBun(path: string): NativeShim {
+// Code compiled by TinyCC lives as long as the object `cc` returns: the shim's exit hooks point into
+// it, so every compiled copy is kept for the life of the thread.
+const compiled: unknown[] = [];
+
+/**
+ * Load the shim at `path` into this Bun thread; with `tinycc`, compile the C
+ * source at `path` with `bun:ffi`'s built-in TinyCC instead.
+ */
+export function loadBun(path: string, tinycc = false): NativeShim {
   // Synchronous import, so opening a registry never needs `await`.
   const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
   const defs = Object.fromEntries(
@@ -26,7 +36,8 @@ export function loadBun(path: string): NativeShim {
       { args: s.args.map((t) => (t === "buffer" || t === "cstring" ? "ptr" : t)), returns: s.result },
     ]),
   );
-  const lib = ffi.dlopen(path, defs);
+  const lib = tinycc ? ffi.cc({ source: path, symbols: defs }) : ffi.dlopen(path, defs);
+  if (tinycc) compiled.push(lib);
   return {
     path,
     ...bindSymbols(lib.symbols),
