@@ -55,7 +55,9 @@ function muslArm64Specs(): string {
   const root = `${MUSL_ARM64}/sysroot`;
   if (!existsSync(`${root}/lib/aarch64-linux-musl/libc.so`)) {
     const apt = `${MUSL_ARM64}/apt`;
-    for (const d of ["lists/partial", "cache/archives/partial", "debs"]) mkdirSync(`${apt}/${d}`, { recursive: true });
+    for (const d of ["lists/partial", "cache/archives/partial", "debs"]) {
+      mkdirSync(`${apt}/${d}`, { recursive: true });
+    }
     const opts = [
       "-o",
       "APT::Architectures::=arm64",
@@ -75,7 +77,10 @@ function muslArm64Specs(): string {
   const specs = readFileSync(`${root}/usr/lib/aarch64-linux-musl/musl-gcc.specs`, "utf8")
     .replaceAll("/usr/include/aarch64-linux-musl", `${root}/usr/include/aarch64-linux-musl`)
     // libc.so is in /lib: search it first, or the static libc.a next to the crt files is linked in.
-    .replace("-L/usr/lib/aarch64-linux-musl", `-L${root}/lib/aarch64-linux-musl -L${root}/usr/lib/aarch64-linux-musl`)
+    .replace(
+      "-L/usr/lib/aarch64-linux-musl",
+      `-L${root}/lib/aarch64-linux-musl -L${root}/usr/lib/aarch64-linux-musl`,
+    )
     .replaceAll(" /usr/lib/aarch64-linux-musl/", ` ${root}/usr/lib/aarch64-linux-musl/`);
   const path = `${MUSL_ARM64}/musl-gcc.specs`;
   writeFileSync(path, specs);

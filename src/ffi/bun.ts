@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { bindSymbols, SYMBOLS } from "./symbols.ts";
+import { bindSymbols, type FfiSignature, SYMBOLS } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
@@ -24,6 +24,32 @@ interface BunFfi {
 const compiled: unknown[] = [];
 
 /**
+ * Bun 1.4's bindings for `cc` pass 0 for an `i32`/`u32` argument held as a
+ * double (a number read from a Float64Array, say), where `dlopen`'s convert
+ * it: such arguments are made integers first (`| 0`; modes are small, so
+ * `>>> 0` stays an integer too).
+ */
+function integerArgs(
+  raw: Record<string, (...args: unknown[]) => unknown>,
+): Record<string, (...args: unknown[]) => unknown> {
+  const out: Record<string, (...args: unknown[]) => unknown> = {};
+  for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
+    const f = raw[name];
+    const ints = sig.args.flatMap((
+      t,
+      i,
+    ) => (t === "i32" ? [[i, 0] as const] : t === "u32" ? [[i, 1] as const] : []));
+    out[name] = ints.length === 0 ? f : (...args: unknown[]) => {
+      for (const [i, unsigned] of ints) {
+        args[i] = unsigned ? (args[i] as number) >>> 0 : (args[i] as number) | 0;
+      }
+      return f(...args);
+    };
+  }
+  return out;
+}
+
+/**
  * Load the shim at `path` into this Bun thread; with `tinycc`, compile the C
  * source at `path` with `bun:ffi`'s built-in TinyCC instead.
  */
@@ -40,7 +66,7 @@ export function loadBun(path: string, tinycc = false): NativeShim {
   if (tinycc) compiled.push(lib);
   return {
     path,
-    ...bindSymbols(lib.symbols),
+    ...bindSymbols(tinycc ? integerArgs(lib.symbols) : lib.symbols),
     arrayBuffer: (address, length) => ffi.toArrayBuffer(address, 0, length),
   };
 }

@@ -234,10 +234,15 @@ export function* shimCandidates(
     const mismatch = stampMatches(embedded, tag);
     const bytes = mismatch ? undefined : new Uint8Array(gunzipSync(base64(embedded.gzipBase64)));
     if (mismatch) notes.push(`embedded prebuilt: ${mismatch}`);
-    else if (sha256(bytes!) !== embedded.libSha256) notes.push("embedded prebuilt: bytes do not match its stamp");
-    else {
+    else if (sha256(bytes!) !== embedded.libSha256) {
+      notes.push("embedded prebuilt: bytes do not match its stamp");
+    } else {
       writePrivate(dir, target, bytes!, 0o500);
-      yield { kind: "library", origin: "embedded prebuilt", file: openTrusted(target, "the cached shim", CACHE_FIX) };
+      yield {
+        kind: "library",
+        origin: "embedded prebuilt",
+        file: openTrusted(target, "the cached shim", CACHE_FIX),
+      };
     }
   } else if (usePrebuilt) {
     notes.push(`embedded prebuilt: none for ${tag}`);
@@ -261,17 +266,27 @@ export function* shimCandidates(
     );
   }
   if (compiled) {
-    yield { kind: "library", origin: `built with ${cc}`, file: openTrusted(target, "the cached shim", CACHE_FIX) };
+    yield {
+      kind: "library",
+      origin: `built with ${cc}`,
+      file: openTrusted(target, "the cached shim", CACHE_FIX),
+    };
   }
 
   if (runtime === "bun" && !ccEnv) {
     if (process.arch !== "x64") {
-      notes.push("TinyCC: Bun's built-in compiler is used on x86-64 only (its arm64 backend has no inline assembler for the fences)");
+      notes.push(
+        "TinyCC: Bun's built-in compiler is used on x86-64 only (its arm64 backend has no inline assembler for the fences)",
+      );
       return;
     }
     const src = join(dir, `memstats_shim-${SHIM_SOURCE_SHA256.slice(0, 16)}.c`);
     if (!existsSync(src)) writePrivate(dir, src, SHIM_SOURCE, 0o400);
-    yield { kind: "tinycc", origin: "Bun's TinyCC", file: openTrusted(src, "the cached shim source", CACHE_FIX) };
+    yield {
+      kind: "tinycc",
+      origin: "Bun's TinyCC",
+      file: openTrusted(src, "the cached shim source", CACHE_FIX),
+    };
   }
 }
 

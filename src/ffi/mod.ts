@@ -83,7 +83,11 @@ export function shim(): NativeShim {
       notes.push(`${c.origin}: ${why}`);
     }
   } catch (e) {
-    const p = permissionError(e, "loading the native shim", rt.name === "deno" ? SHIM_DENO_FLAGS.firstUse : []);
+    const p = permissionError(
+      e,
+      "loading the native shim",
+      rt.name === "deno" ? SHIM_DENO_FLAGS.firstUse : [],
+    );
     if (p instanceof MemstatsError) throw p;
     throw new MemstatsError("SHIM", `cannot load the native shim: ${(e as Error).message ?? e}`);
   }
