@@ -107,7 +107,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     assert.equal(existsSync(MARKER), false, "the planted library was loaded");
   });
 
-  it("a symbolic link swapped in and out of the cache while processes load it is never loaded", async () => {
+  it("a symbolic link swapped in and out of the cache while processes load it is never loaded", () => {
     const { home, lib } = primedCache();
     const good = `${work}/good-hardlink-${process.pid}.so`;
     copyFileSync(GOOD, good);
