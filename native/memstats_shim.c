@@ -218,9 +218,22 @@ void ms_fence_acquire(void) { FENCE_ACQUIRE(); }
 /* SIGBUS guard: a fault on a guarded range returns -EFAULT from the call.    */
 
 #if !defined(MS_NO_HEADERS)
-static __thread sigjmp_buf *guard_jmp __attribute__((tls_model("initial-exec")));
-static __thread const char *guard_lo __attribute__((tls_model("initial-exec")));
-static __thread const char *guard_hi __attribute__((tls_model("initial-exec")));
+/*
+ * The handler reads these thread-locals. glibc: initial-exec, so reading
+ * them never allocates inside a signal handler (a dlopened library's
+ * dynamic TLS is set up lazily there). musl refuses to dlopen a library with
+ * initial-exec TLS ("initial-exec TLS resolves to dynamic definition"), and
+ * sets up every thread's dynamic TLS at dlopen, so the default model is
+ * safe there.
+ */
+#if defined(__GLIBC__)
+#define MS_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define MS_TLS
+#endif
+static __thread sigjmp_buf *guard_jmp MS_TLS;
+static __thread const char *guard_lo MS_TLS;
+static __thread const char *guard_hi MS_TLS;
 static struct sigaction previous_bus;
 static int guard_state; /* 0 none, 1 installing, 2 installed */
 
