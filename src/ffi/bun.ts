@@ -35,10 +35,10 @@ function integerArgs(
   const out: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
     const f = raw[name];
-    const ints = sig.args.flatMap((
-      t,
-      i,
-    ) => (t === "i32" ? [[i, 0] as const] : t === "u32" ? [[i, 1] as const] : []));
+    const ints: [number, boolean][] = [];
+    sig.args.forEach((t, i) => {
+      if (t === "i32" || t === "u32") ints.push([i, t === "u32"]);
+    });
     out[name] = ints.length === 0 ? f : (...args: unknown[]) => {
       for (const [i, unsigned] of ints) {
         args[i] = unsigned ? (args[i] as number) >>> 0 : (args[i] as number) | 0;
