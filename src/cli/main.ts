@@ -20,6 +20,7 @@ import process from "node:process";
 import { CliError, optionHelp, parseArgs, UsageError } from "./args.ts";
 import { type Command, COMMANDS } from "./commands.ts";
 import { BrokenPipe, err, out } from "./io.ts";
+import { permissionError } from "../ffi/permissions.ts";
 
 function topHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -103,6 +104,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         err(`${prefix}: ${e.message}${e.code ? ` [${e.code}]` : ""}\n`);
         return 1;
       }
+      const denied = permissionError(e, "running memstats"); // a Deno refusal: one line naming the flag
+      if (denied !== e) e = denied;
       const code = (e as { code?: string }).code;
       if (code !== undefined && (e as Error).name === "MemstatsError") {
         err(`${prefix}: ${(e as Error).message} [${code}]\n`);

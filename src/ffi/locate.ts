@@ -152,7 +152,25 @@ function missingCompiler(e: unknown): boolean {
   return (e as { code?: string }).code === "ENOENT";
 }
 
+/**
+ * Deno's node:child_process reports a refused `--allow-run` as a failed
+ * command with no reason: ask first, and raise the refusal Deno would.
+ */
+function assertMayRun(cmd: string): void {
+  const D = (globalThis as {
+    Deno?: {
+      permissions?: { querySync?(d: { name: string; command: string }): { state: string } };
+      errors?: { NotCapable?: new (m: string) => Error };
+    };
+  }).Deno;
+  const q = D?.permissions?.querySync;
+  if (q === undefined || q({ name: "run", command: cmd }).state === "granted") return;
+  const NotCapable = D?.errors?.NotCapable ?? Error;
+  throw new NotCapable(`Requires run access to "${cmd}", run again with the --allow-run flag`);
+}
+
 function compile(dir: string, target: string, cc: string): void {
+  assertMayRun(cc);
   const id = `${process.pid}-${nonce()}`;
   const src = join(dir, `.memstats_shim-${id}.c`);
   const tmp = join(dir, `.${target.slice(dir.length + 1)}.${id}.tmp`);
@@ -175,16 +193,53 @@ function errorText(e: unknown): string {
   return text.split("\n").slice(0, 3).join(" ");
 }
 
+/** Whether this process may read `path` without a refusal (always, outside Deno). */
+function mayRead(path: string): boolean {
+  const perms = (globalThis as {
+    Deno?: { permissions?: { querySync?(d: { name: string; path: string }): { state: string } } };
+  }).Deno?.permissions;
+  return perms?.querySync === undefined || perms.querySync({ name: "read", path }).state === "granted";
+}
+
+const UID_UNLESS_ROOT = "--allow-sys=uid (unless root owns the files)";
+
+function need(needs: Set<string>, flags: readonly string[]): void {
+  needs.clear();
+  for (const f of flags) needs.add(f);
+}
+
 /**
  * Every shim to try for this process, best first, each opened and checked;
  * the caller loads the first that works and closes each it is given.
- * `notes` collects why a candidate was passed over, for the final error.
+ * `notes` collects why a candidate was passed over, for the final error;
+ * `needs` the Deno flags the steps taken so far need (for `PERMISSION`).
  */
 export function* shimCandidates(
   env: EnvReader,
   runtime: "bun" | "deno" | "node",
   notes: string[],
+  needs: Set<string> = new Set(),
 ): Generator<ShimCandidate, void, undefined> {
+  const tag = platformTag();
+  const url = new URL(`../../native/prebuilt/${tag}/`, import.meta.url);
+  const packaged = url.protocol === "file:" ? fileURLToPath(url) : undefined;
+  const CACHE_ENV = "--allow-env=MEMSTATS_SHIM_PATH,MEMSTATS_SHIM_PREBUILT,XDG_CACHE_HOME,HOME,TMPDIR";
+  const cacheNeeds = (
+    dir: string,
+  ) => ["--allow-ffi", CACHE_ENV, "--allow-sys=uid", `--allow-read=${dir}`, `--allow-write=${dir}`];
+  // What the likely way needs, named in full by the first refusal already: the npm package
+  // carries its prebuilt libraries as files (and an empty embedded table), JSR embeds them.
+  need(
+    needs,
+    packaged && !EMBEDDED_PREBUILT[tag]
+      ? [
+        "--allow-ffi",
+        "--allow-env=MEMSTATS_SHIM_PATH,MEMSTATS_SHIM_PREBUILT",
+        `--allow-read=${packaged}`,
+        UID_UNLESS_ROOT,
+      ]
+      : cacheNeeds("<the cache directory: $XDG_CACHE_HOME/memstats-shm or ~/.cache/memstats-shm>"),
+  );
   const override = env("MEMSTATS_SHIM_PATH");
   if (override) {
     if (!isAbsolute(override)) {
@@ -193,6 +248,12 @@ export function* shimCandidates(
         `MEMSTATS_SHIM_PATH=${override} is not an absolute path; fix it or unset it`,
       );
     }
+    need(needs, [
+      "--allow-ffi",
+      "--allow-env=MEMSTATS_SHIM_PATH",
+      `--allow-read=${override}`,
+      UID_UNLESS_ROOT,
+    ]);
     let real: string;
     try {
       real = realpathSync(override);
@@ -211,9 +272,9 @@ export function* shimCandidates(
     return;
   }
 
-  const tag = platformTag();
   const usePrebuilt = env("MEMSTATS_SHIM_PREBUILT") !== "0";
-  if (usePrebuilt) {
+  // A JSR package run from files (no native/ directory) is not made to ask for reading one.
+  if (usePrebuilt && !(EMBEDDED_PREBUILT[tag] && packaged && !mayRead(packaged))) {
     const p = packagedPrebuilt(tag);
     if (typeof p === "string") notes.push(`prebuilt: ${p}`);
     else yield { kind: "library", origin: "prebuilt", file: p };
@@ -221,7 +282,9 @@ export function* shimCandidates(
     notes.push("prebuilt: skipped (MEMSTATS_SHIM_PREBUILT=0)");
   }
 
+  need(needs, cacheNeeds("<the cache directory>"));
   const dir = shimCacheDir(env);
+  need(needs, cacheNeeds(dir));
   const target = join(dir, cachedLibraryName());
   const home = env("XDG_CACHE_HOME") || env("HOME");
   ensurePrivateDir(dir, home !== undefined && home !== "", CACHE_FIX);
@@ -250,6 +313,8 @@ export function* shimCandidates(
 
   const ccEnv = env("CC");
   const cc = ccEnv || "cc";
+  // Starting a process reads the whole environment.
+  need(needs, [...cacheNeeds(dir).filter((f) => f !== CACHE_ENV), "--allow-env", `--allow-run=${cc}`]);
   let compiled = false;
   try {
     compile(dir, target, cc);

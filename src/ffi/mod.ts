@@ -21,29 +21,6 @@ export { SHIM_ABI } from "./symbols.ts";
 
 let loaded: NativeShim | undefined;
 
-/**
- * The Deno flags each way of loading the shim needs, named in `PERMISSION`
- * errors (the README lists them per use).
- */
-export const SHIM_DENO_FLAGS: Readonly<Record<"prebuilt" | "firstUse", readonly string[]>> = {
-  /** The npm package's prebuilt library, or a library already in the cache. */
-  prebuilt: [
-    "--allow-ffi",
-    "--allow-env=MEMSTATS_SHIM_PATH,MEMSTATS_SHIM_PREBUILT,XDG_CACHE_HOME,HOME",
-    "--allow-sys=uid",
-    "--allow-read=<the package or the cache directory>",
-  ],
-  /** First use from JSR: the embedded prebuilt (or a compile) written to the cache. */
-  firstUse: [
-    "--allow-ffi",
-    "--allow-env",
-    "--allow-sys=uid",
-    "--allow-read=<cache directory>",
-    "--allow-write=<cache directory>",
-    "--allow-run=cc (only where no prebuilt matches)",
-  ],
-};
-
 function load(c: ShimCandidate, rt: "bun" | "deno" | "node"): NativeShim {
   if (rt === "bun") return loadBun(c.file.loadPath, c.kind === "tinycc");
   if (c.kind === "tinycc") throw new Error("TinyCC is Bun's");
@@ -56,8 +33,9 @@ export function shim(): NativeShim {
   const rt = runtime();
   const env: EnvReader = rt.name === "deno" ? denoEnv : (name) => rt.env(name);
   const notes: string[] = [];
+  const needs = new Set<string>();
   try {
-    for (const c of shimCandidates(env, rt.name, notes)) {
+    for (const c of shimCandidates(env, rt.name, notes, needs)) {
       let lib: NativeShim;
       try {
         lib = { ...load(c, rt.name), path: c.file.path };
@@ -86,7 +64,7 @@ export function shim(): NativeShim {
     const p = permissionError(
       e,
       "loading the native shim",
-      rt.name === "deno" ? SHIM_DENO_FLAGS.firstUse : [],
+      [...needs],
     );
     if (p instanceof MemstatsError) throw p;
     throw new MemstatsError("SHIM", `cannot load the native shim: ${(e as Error).message ?? e}`);

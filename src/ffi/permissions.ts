@@ -36,6 +36,8 @@ export function flagFor(message: string): string | undefined {
   const what = m[2];
   // --allow-ffi must be unscoped: Deno.UnsafePointerView needs it.
   if (kind === "ffi") return "--allow-ffi";
+  // Device paths such as /dev/shm: Deno grants them only with every permission.
+  if (kind === "all") return "-A";
   return what ? `--allow-${kind}=${what}` : `--allow-${kind}`;
 }
 

@@ -16,7 +16,16 @@
  *
  * @module
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  type Stats,
+} from "node:fs";
 import process from "node:process";
 import { MemstatsError } from "../errors.ts";
 
@@ -98,17 +107,25 @@ export function openTrusted(path: string, what: string, fix: string): TrustedFil
  * others can write. `fix` says what to do instead.
  */
 export function ensurePrivateDir(dir: string, parents: boolean, fix: string): void {
+  let st: Stats | undefined;
   try {
-    mkdirSync(dir, { recursive: parents, mode: 0o700 });
+    st = lstatSync(dir); // present: nothing to create (and under Deno no write permission needed)
   } catch (e) {
-    if ((e as { code?: string }).code !== "EEXIST") {
-      if (e instanceof Error && (e as { code?: string }).code !== undefined) {
-        fail(`cannot create the shim cache directory ${dir} (${e.message}); ${fix}`);
-      }
-      throw e;
-    }
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
   }
-  const st = lstatSync(dir);
+  if (st === undefined) {
+    try {
+      mkdirSync(dir, { recursive: parents, mode: 0o700 });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") {
+        if (e instanceof Error && (e as { code?: string }).code !== undefined) {
+          fail(`cannot create the shim cache directory ${dir} (${e.message}); ${fix}`);
+        }
+        throw e;
+      }
+    }
+    st = lstatSync(dir);
+  }
   if (st.isSymbolicLink()) fail(`the shim cache directory ${dir} is a symbolic link, refused; ${fix}`);
   if (!st.isDirectory()) fail(`the shim cache directory ${dir} exists and is not a directory; ${fix}`);
   const uid = ourUid();
