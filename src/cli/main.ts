@@ -92,7 +92,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const prefix = command ? `memstats ${command}` : "memstats";
   try {
     return await dispatch(argv);
-  } catch (e) {
+  } catch (caught) {
+    const e = permissionError(caught, "running memstats"); // a Deno refusal: one line naming the flag
     try {
       if (e instanceof BrokenPipe) return 0;
       if (e instanceof UsageError) {
@@ -104,8 +105,6 @@ export async function main(argv: readonly string[]): Promise<number> {
         err(`${prefix}: ${e.message}${e.code ? ` [${e.code}]` : ""}\n`);
         return 1;
       }
-      const denied = permissionError(e, "running memstats"); // a Deno refusal: one line naming the flag
-      if (denied !== e) e = denied;
       const code = (e as { code?: string }).code;
       if (code !== undefined && (e as Error).name === "MemstatsError") {
         err(`${prefix}: ${(e as Error).message} [${code}]\n`);
