@@ -27,6 +27,144 @@
  *           -o libmemstats_shim.so memstats_shim.c [-lrt]
  * (`-z nodelete`: the thread-exit hook must outlive any dlclose.)
  */
+#if defined(__TINYC__)
+/*
+ * Bun's built-in TinyCC (`bun:ffi` `cc`) ships no libc headers and has no
+ * `__atomic_*` builtins and no thread-local storage. It compiles this file
+ * when no prebuilt library matches and no system compiler exists, with the
+ * declarations below instead of the headers: the prototypes this file
+ * calls and the Linux x86-64 constants and struct layouts it uses, which
+ * glibc and musl share (kernel ABI). x86-64 only: its stores are not
+ * reordered with other stores nor its loads with other loads (TSO), so an
+ * acquire or release fence is a compiler barrier, and the CAS is
+ * `lock cmpxchg`. TinyCC's arm64 backend has no inline assembler, so there
+ * the loader refuses this path (src/ffi/locate.ts). Without thread-local
+ * storage there is no SIGBUS guard (see `guarded`): docs/SECURITY.md.
+ */
+#if !defined(__x86_64__) || !defined(__linux__)
+#error "the TinyCC build of the shim supports Linux x86-64 only"
+#endif
+#define MS_NO_HEADERS 1
+typedef signed char int8_t;
+typedef unsigned char uint8_t;
+typedef int int32_t;
+typedef unsigned int uint32_t;
+typedef long long int64_t;
+typedef unsigned long long uint64_t;
+typedef unsigned long uintptr_t;
+typedef unsigned long size_t;
+typedef long ssize_t;
+typedef long off_t;
+typedef long time_t;
+typedef unsigned int mode_t;
+typedef unsigned int uid_t;
+typedef int pid_t;
+#define NULL ((void *)0)
+#define EPERM 1
+#define ENOENT 2
+#define ESRCH 3
+#define EINTR 4
+#define ENOMEM 12
+#define EACCES 13
+#define EFAULT 14
+#define EINVAL 22
+#define EPROTO 71
+#define O_RDONLY 0
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_NONBLOCK 04000
+#define O_NOFOLLOW 0400000
+#define O_CLOEXEC 02000000
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_ISREG(m) (((m) & S_IFMT) == S_IFREG)
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_SHARED 1
+#define MAP_FAILED ((void *)-1)
+#define CLOCK_MONOTONIC 1
+#define SYS_gettid 186
+#define SYS_tkill 200
+#define SYS_tgkill 234
+struct timespec {
+  time_t tv_sec;
+  long tv_nsec;
+};
+/* struct stat of Linux x86-64 (the kernel's, glibc's and musl's). */
+struct stat {
+  unsigned long st_dev, st_ino, st_nlink;
+  unsigned int st_mode, st_uid, st_gid, __pad0;
+  unsigned long st_rdev;
+  long st_size, st_blksize, st_blocks;
+  struct timespec st_atim, st_mtim, st_ctim;
+  long __unused[3];
+};
+/* The leading members of struct statvfs, equal in glibc and musl; the rest is room. */
+struct statvfs {
+  unsigned long f_bsize, f_frsize, f_blocks, f_bfree, f_bavail;
+  unsigned long __rest[27];
+};
+/* Zero-initialised in both libcs: PTHREAD_MUTEX_INITIALIZER and PTHREAD_ONCE_INIT are zeros. */
+typedef union {
+  char __size[40];
+  long __align;
+} pthread_mutex_t;
+typedef unsigned int pthread_key_t;
+typedef int pthread_once_t;
+#define PTHREAD_MUTEX_INITIALIZER {{0}}
+#define PTHREAD_ONCE_INIT 0
+extern int *__errno_location(void);
+#define errno (*__errno_location())
+extern int shm_open(const char *, int, mode_t);
+extern int shm_unlink(const char *);
+extern int open(const char *, int, ...);
+extern int close(int);
+extern ssize_t read(int, void *, size_t);
+extern int fstat(int, struct stat *);
+extern int stat(const char *, struct stat *);
+extern int ftruncate(int, off_t);
+extern int posix_fallocate(int, off_t, off_t);
+extern int statvfs(const char *, struct statvfs *);
+extern int fchmod(int, mode_t);
+extern void *mmap(void *, size_t, int, int, int, off_t);
+extern int munmap(void *, size_t);
+extern pid_t getpid(void);
+extern uid_t geteuid(void);
+extern long syscall(long, ...);
+extern int kill(pid_t, int);
+extern int clock_gettime(int, struct timespec *);
+extern int nanosleep(const struct timespec *, struct timespec *);
+extern int snprintf(char *, size_t, const char *, ...);
+extern char *strchr(const char *, int);
+extern char *strrchr(const char *, int);
+extern void *memcpy(void *, const void *, size_t);
+extern void *realloc(void *, size_t);
+extern void *calloc(size_t, size_t);
+extern void free(void *);
+extern int pthread_mutex_lock(pthread_mutex_t *);
+extern int pthread_mutex_unlock(pthread_mutex_t *);
+extern int pthread_key_create(pthread_key_t *, void (*)(void *));
+extern int pthread_setspecific(pthread_key_t, const void *);
+extern int pthread_once(pthread_once_t *, void (*)(void));
+/* `atexit` lives in glibc's static libc_nonshared.a; both libcs export the call it makes. */
+extern int __cxa_atexit(void (*)(void *), void *, void *);
+static int at_exit(void (*fn)(void)) { return __cxa_atexit((void (*)(void *))fn, NULL, NULL); }
+
+/* Atomics on x86-64 (TSO): aligned loads are atomic, fences are compiler barriers. */
+#define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+#define LOAD_RELAXED(p) (*(volatile __typeof__(*(p)) *)(p))
+#define LOAD_ACQUIRE(p) ({ __typeof__(*(p)) v_ = LOAD_RELAXED(p); COMPILER_BARRIER(); v_; })
+#define FENCE_ACQUIRE() COMPILER_BARRIER()
+#define FENCE_RELEASE() COMPILER_BARRIER()
+
+static int cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  uint64_t prev;
+  __asm__ volatile("lock cmpxchgq %2, %1" : "=a"(prev), "+m"(*p) : "r"(desired), "0"(expected) : "memory");
+  return prev == expected;
+}
+
+#else /* a C11 compiler with system headers: gcc, clang, musl-gcc, Xcode */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -47,9 +185,7 @@
 #include <sys/syscall.h>
 #endif
 
-#define MS_SHIM_ABI 2
-/* Not an errno on any system: the name exists but is not a regular file. */
-#define MS_ENOTREG 10001
+static int at_exit(void (*fn)(void)) { return atexit(fn); }
 
 /* ------------------------------------------------------------------------ */
 /* Atomics: GCC/Clang builtins on plain memory (the C11 memory model).       */
@@ -62,6 +198,11 @@
 static int cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
   return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
+#endif
+
+#define MS_SHIM_ABI 2
+/* Not an errno on any system: the name exists but is not a regular file. */
+#define MS_ENOTREG 10001
 
 /* Bumped whenever a signature below changes; the loader refuses a mismatch. */
 int32_t ms_abi(void) { return MS_SHIM_ABI; }
@@ -78,9 +219,23 @@ void ms_fence_acquire(void) { FENCE_ACQUIRE(); }
 /* ------------------------------------------------------------------------ */
 /* SIGBUS guard: a fault on a guarded range returns -EFAULT from the call.    */
 
-static __thread sigjmp_buf *guard_jmp __attribute__((tls_model("initial-exec")));
-static __thread const char *guard_lo __attribute__((tls_model("initial-exec")));
-static __thread const char *guard_hi __attribute__((tls_model("initial-exec")));
+#if !defined(MS_NO_HEADERS)
+/*
+ * The handler reads these thread-locals. glibc: initial-exec, so reading
+ * them never allocates inside a signal handler (a dlopened library's
+ * dynamic TLS is set up lazily there). musl refuses to dlopen a library with
+ * initial-exec TLS ("initial-exec TLS resolves to dynamic definition"), and
+ * sets up every thread's dynamic TLS at dlopen, so the default model is
+ * safe there.
+ */
+#if defined(__GLIBC__)
+#define MS_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define MS_TLS
+#endif
+static __thread sigjmp_buf *guard_jmp MS_TLS;
+static __thread const char *guard_lo MS_TLS;
+static __thread const char *guard_hi MS_TLS;
 static struct sigaction previous_bus;
 static int guard_state; /* 0 none, 1 installing, 2 installed */
 
@@ -137,6 +292,14 @@ static int32_t guarded(const void *lo, size_t len, int32_t (*fn)(void *), void *
   guard_jmp = NULL;
   return r;
 }
+#else
+/* No thread-local storage for the jump target: reads are unguarded (docs/SECURITY.md). */
+static int32_t guarded(const void *lo, size_t len, int32_t (*fn)(void *), void *arg) {
+  (void)lo;
+  (void)len;
+  return fn(arg);
+}
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Files and mappings.                                                       */
@@ -892,7 +1055,7 @@ static void on_process_exit(void) { release_where(0, NULL, NULL); }
 
 static void install_hooks(void) {
   pthread_key_create(&thread_key, on_thread_exit);
-  atexit(on_process_exit);
+  at_exit(on_process_exit);
 }
 
 /*

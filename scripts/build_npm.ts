@@ -8,18 +8,16 @@
  * specifiers Deno needs into `.js` ones. Output: ESM JavaScript and `.d.ts`
  * files, a package.json with an `exports` map (types, bun, deno, import,
  * default) and `bin: memstats` (a `node` script, so it needs no Bun; `bunx`
- * runs it too), the C source, and a prebuilt shim for this platform stamped
- * with the hashes `src/ffi/locate.ts` verifies before use.
+ * runs it too), the C source, and the prebuilt shims of `native/prebuilt/`
+ * (from `scripts/build_prebuilt.ts`), each stamped with the hashes
+ * `src/ffi/locate.ts` verifies before use.
  *
  * Run: `bun scripts/build_npm.ts` (or `deno run -A scripts/build_npm.ts`).
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import process from "node:process";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { libraryName, platformTag, type PrebuiltStamp, shimCompileArgs } from "../src/ffi/locate.ts";
-import { SHIM_SOURCE_SHA256 } from "../src/ffi/shim_source.ts";
+import { readPrebuilt } from "./build_prebuilt.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where the package is built. */
@@ -28,10 +26,6 @@ export const OUT: string = `${ROOT}dist/npm`;
 /** The one version, from deno.json; package.json and CHANGELOG.md must agree (a test checks). */
 export function projectVersion(): string {
   return JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8")).version;
-}
-
-function sha256(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 function entry(js: string): Record<string, string> {
@@ -86,22 +80,20 @@ function build(): void {
 
   mkdirSync(`${OUT}/native`, { recursive: true });
   copyFileSync(`${ROOT}native/memstats_shim.c`, `${OUT}/native/memstats_shim.c`);
-  const pre = `${OUT}/native/prebuilt/${platformTag()}`;
-  mkdirSync(pre, { recursive: true });
-  const lib = `${pre}/${libraryName()}`;
-  execFileSync(process.env.CC || "cc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), {
-    stdio: "inherit",
-  });
-  const stamp: PrebuiltStamp = {
-    sourceSha256: SHIM_SOURCE_SHA256,
-    libSha256: sha256(lib),
-    platform: platformTag(),
-  };
-  writeFileSync(`${pre}/build.json`, JSON.stringify(stamp, null, 2) + "\n");
+  // The prebuilt libraries travel as files, each with its stamp (scripts/build_prebuilt.ts makes
+  // them); the embedded copies for JSR would only double the package, so that module is emptied.
+  const tags = Object.keys(readPrebuilt());
+  for (const tag of tags) {
+    cpSync(`${ROOT}native/prebuilt/${tag}`, `${OUT}/native/prebuilt/${tag}`, { recursive: true });
+  }
+  writeFileSync(
+    `${OUT}/src/ffi/prebuilt_embedded.js`,
+    "// The npm package carries native/prebuilt/ as files.\nexport const EMBEDDED_PREBUILT = {};\n",
+  );
 
   for (const f of ["README.md", "LICENSE", "CHANGELOG.md"]) copyFileSync(`${ROOT}${f}`, `${OUT}/${f}`);
   writeFileSync(`${OUT}/package.json`, JSON.stringify(npmManifest(version), null, 2) + "\n");
-  console.log(`built ${OUT} (${version}, prebuilt shim for ${platformTag()})`);
+  console.log(`built ${OUT} (${version}, prebuilt shims: ${tags.join(", ")})`);
 }
 
 if (import.meta.main) build();

@@ -102,9 +102,10 @@ const RECLAIM_RETRY_MS = 1000;
 // The most one registration spends reclaiming on a full table.
 const RECLAIM_BUDGET_MS = 100;
 
-// Registries of this JS thread that may own slots, released at exit. Held weakly: a registry
-// dropped without close() is finalized (below) like any other.
-const openRegistries = new Set<WeakRef<MemoryStatsRegistry>>();
+// Registries of this JS thread that own slots: released at exit. Held strongly: a claimed slot
+// belongs to its thread until it is released, closed, or the thread ends, whether or not the
+// program still holds the registry or the handle.
+const openRegistries = new Set<MemoryStatsRegistry>();
 let exitHookInstalled = false;
 let releaseAllOf: (r: MemoryStatsRegistry) => void;
 let ourEvidence: Evidence | undefined;
@@ -120,34 +121,19 @@ function installExitHook(n: NativeShim): void {
   const rt = runtime();
   const main = rt.isMainThread;
   rt.onExit(() => {
-    for (const ref of openRegistries) {
-      const r = ref.deref();
-      if (r) releaseAllOf(r);
-    }
+    for (const r of openRegistries) releaseAllOf(r);
     // The process is ending: its Workers' slots go too, even while the Workers still run.
     if (main) n.ms_release_all();
   });
 }
 
-/** What a registry dropped without `close()` leaves to clean up. */
-interface Remains {
-  readonly seg: Segment;
-  /** Slots it still held: each holds the coarse clock. */
-  owned: number;
-  /** Its entry in `openRegistries`, once it owned a slot. */
-  ref?: WeakRef<MemoryStatsRegistry>;
-}
-
 /**
  * Registries dropped without `close()`: once nothing can reach them (so no
- * view of the mapping is left either), unmap. The shim releases the slots
- * still tracked inside the mapping as it unmaps: nobody can write them now.
+ * view of the mapping is left either), unmap. A registry that owns a slot
+ * is always reachable (`openRegistries`), so only readers and writers
+ * without a slot are finalized.
  */
-const dropped = new FinalizationRegistry<Remains>((rest) => {
-  rest.seg.unmap();
-  for (; rest.owned > 0; rest.owned--) releaseClock();
-  if (rest.ref) openRegistries.delete(rest.ref);
-});
+const dropped = new FinalizationRegistry<Segment>((seg) => seg.unmap());
 
 /**
  * A registry of per-thread memory figures shared by every process that opens
@@ -169,7 +155,7 @@ export class MemoryStatsRegistry implements Disposable {
   readonly #fieldIndex: ReadonlyMap<string, number>;
   readonly #budget: number;
   #handles: (Slot | undefined)[] | undefined;
-  readonly #rest: Remains;
+  #owned = 0;
   #hint = 0;
   #closed = false;
   #lastFruitlessReclaim = -Infinity;
@@ -185,7 +171,6 @@ export class MemoryStatsRegistry implements Disposable {
   private constructor(key: symbol, seg: Segment, budget: number) {
     if (key !== KEY) throw new TypeError("use MemoryStatsRegistry.open()");
     this.#seg = seg;
-    this.#rest = { seg, owned: 0 };
     this.#budget = budget;
     this.#fieldIndex = new Map(seg.fields.map((f, i) => [f, i]));
   }
@@ -214,7 +199,7 @@ export class MemoryStatsRegistry implements Disposable {
     }
     const seg = openSegment(name, options);
     const r = new MemoryStatsRegistry(KEY, seg, budget);
-    dropped.register(r, r.#rest, r);
+    dropped.register(r, seg, r);
     return r;
   }
 
@@ -466,7 +451,7 @@ export class MemoryStatsRegistry implements Disposable {
     if (this.#closed) return;
     if (!this.#seg.readOnly) this.#releaseAll();
     this.#closed = true;
-    if (this.#rest.ref) openRegistries.delete(this.#rest.ref);
+    openRegistries.delete(this);
     dropped.unregister(this);
     this.#seg.unmap();
   }
@@ -502,9 +487,9 @@ export class MemoryStatsRegistry implements Disposable {
     });
     this.#handles ??= new Array(seg.geometry.capacity).fill(undefined);
     this.#handles[index] = handle;
-    this.#rest.owned++;
+    this.#owned++;
     retainClock(runtime());
-    if (!this.#rest.ref) openRegistries.add(this.#rest.ref = new WeakRef(this));
+    openRegistries.add(this);
     installExitHook(seg.native);
     return handle;
   }
@@ -513,7 +498,7 @@ export class MemoryStatsRegistry implements Disposable {
     if (this.#handles?.[h.index] !== h) return;
     detachSlot(h, this.#lastValues(h.index));
     this.#handles[h.index] = undefined;
-    this.#rest.owned--;
+    if (--this.#owned === 0) openRegistries.delete(this);
     releaseClock();
     if (!this.#seg.mapped) return;
     releaseSlot(this.#seg, h.index, h.ownerId);
@@ -532,7 +517,7 @@ export class MemoryStatsRegistry implements Disposable {
   }
 
   #releaseAll(): void {
-    if (!this.#handles || this.#rest.owned === 0) return;
+    if (!this.#handles || this.#owned === 0) return;
     for (const h of this.#handles) if (h) this.#release(h);
   }
 

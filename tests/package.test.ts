@@ -23,6 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import { delimiter } from "node:path";
 import process from "node:process";
+import { platformTag } from "../src/ffi/prebuilt.ts";
 import { cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
 
 function sh(
@@ -138,9 +139,21 @@ describe("packaging", () => {
     );
     const files: string[] = list[0].files.map((f: { path: string }) => f.path);
     const allowed =
-      /^(mod\.(js|d\.ts)|src\/.+\.(js|d\.ts)|bin\/memstats\.js|native\/memstats_shim\.c|native\/prebuilt\/linux-x64\/(libmemstats_shim\.so|build\.json)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
+      /^(mod\.(js|d\.ts)|src\/.+\.(js|d\.ts)|bin\/memstats\.js|native\/memstats_shim\.c|native\/prebuilt\/linux-(x64|arm64)-(glibc|musl)\/(libmemstats_shim\.so|build\.json)|README\.md|LICENSE|CHANGELOG\.md|package\.json)$/;
     for (const f of files) assert.match(f, allowed, `unexpected file in the package: ${f}`);
-    for (const need of ["mod.js", "mod.d.ts", "bin/memstats.js", "native/memstats_shim.c", "package.json"]) {
+    const prebuilt = ["x64-glibc", "x64-musl", "arm64-glibc", "arm64-musl"].flatMap((t) =>
+      ["libmemstats_shim.so", "build.json"].map((f) => `native/prebuilt/linux-${t}/${f}`)
+    );
+    for (
+      const need of [
+        "mod.js",
+        "mod.d.ts",
+        "bin/memstats.js",
+        "native/memstats_shim.c",
+        "package.json",
+        ...prebuilt,
+      ]
+    ) {
       assert.ok(files.includes(need), `missing ${need}`);
     }
     const manifest = JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8"));
@@ -227,7 +240,7 @@ describe("packaging", () => {
   });
 
   it("a prebuilt library whose bytes or source hash do not match is never loaded", () => {
-    const pre = `${scratch}/node_modules/@memstats/shm/native/prebuilt/linux-x64`;
+    const pre = `${scratch}/node_modules/@memstats/shm/native/prebuilt/${platformTag()}`;
     const stamp = readFileSync(`${pre}/build.json`, "utf8");
     const cache = `${work}/tamper-cache`;
     writeFileSync(`${scratch}/use_tamper.ts`, useScript("@memstats/shm"));
@@ -342,5 +355,97 @@ describe("packaging", () => {
     });
     assert.equal(JSON.parse(ok(b, "bun jsr copy")).label, "from-package");
     cleanup(name);
+  });
+
+  // A machine without a compiler: PATH without cc, CC unset, an empty cache, and nothing else in
+  // the environment (`env -i`). The runtimes are named by absolute path.
+  describe("without a C compiler", () => {
+    const bare = `${work}/bare-path`;
+    const cache = `${work}/nocc-cache`;
+    /** The runtimes the npm package is tried from. */
+    const NPM_RUNTIMES = [
+      { name: "bun", argv: (f: string) => [runtimeBin("bun"), f] },
+      { name: "deno", argv: (f: string) => [runtimeBin("deno"), "run", "-A", f] },
+      { name: "node", argv: (f: string) => [runtimeBin("node"), f] },
+    ];
+
+    function bareRun(argv: string[], cwd: string, xdg: string): SpawnSyncReturns<string> {
+      mkdirSync(bare, { recursive: true });
+      const env = [`PATH=${bare}`, `XDG_CACHE_HOME=${xdg}`, `HOME=${process.env.HOME ?? work}`, "NO_COLOR=1"];
+      if (process.env.DENO_DIR) env.push(`DENO_DIR=${process.env.DENO_DIR}`);
+      return spawnSync("env", ["-i", ...env, ...argv], { cwd, encoding: "utf8", timeout: 300_000 });
+    }
+
+    it("there really is no compiler on that PATH", () => {
+      const r = bareRun([runtimeBin("bun"), "-e", "console.log(Bun.which('cc') ?? 'none')"], work, cache);
+      assert.equal(r.stdout.trim(), "none", r.stderr);
+    });
+
+    it("the npm package works from Bun, Deno (npm: specifier too) and Node with its prebuilt shim", () => {
+      for (const rt of NPM_RUNTIMES) {
+        for (const spec of rt.name === "deno" ? ["@memstats/shm", "npm:@memstats/shm"] : ["@memstats/shm"]) {
+          writeFileSync(`${scratch}/use_bare.ts`, useScript(spec));
+          const name = uniqueName(`bare-${rt.name}`);
+          const r = bareRun(rt.argv("use_bare.ts").concat(name), scratch, cache);
+          assert.deepEqual(JSON.parse(ok(r, `${rt.name} ${spec}`)), {
+            total: { heap: 123, rss: 456 },
+            label: "from-package",
+          });
+          cleanup(name);
+        }
+      }
+      assert.equal(existsSync(`${cache}/memstats-shm`), false, "nothing built, nothing cached");
+    });
+
+    it("the JSR file set works from Deno (its embedded prebuilt, written to the cache)", () => {
+      const jsr = `${work}/jsr-bare`;
+      for (const f of jsrFiles()) cpSync(`${ROOT}${f}`, `${jsr}/${f}`, { recursive: true });
+      writeFileSync(`${work}/use_jsr_bare.ts`, useScript("./jsr-bare/mod.ts"));
+      const xdg = `${work}/jsr-bare-cache`;
+      const r = bareRun(
+        [runtimeBin("deno"), "run", "-A", "--no-config", "use_jsr_bare.ts", uniqueName("jsrb")],
+        work,
+        xdg,
+      );
+      assert.equal(JSON.parse(ok(r, "deno jsr, no compiler")).label, "from-package");
+      assert.deepEqual(
+        readdirSync(`${xdg}/memstats-shm`).map((f) => f.replace(/-[0-9a-f]{16}\.so$/, ".so")),
+        [`libmemstats_shim-${platformTag()}.so`],
+      );
+    });
+
+    it("the JSR file set works from Bun through TinyCC where no prebuilt matches", {
+      skip: process.arch === "x64" ? false : "Bun's TinyCC path is x86-64 only",
+    }, () => {
+      const jsr = `${work}/jsr-tcc`;
+      for (const f of jsrFiles()) cpSync(`${ROOT}${f}`, `${jsr}/${f}`, { recursive: true });
+      // As on a platform the package has no prebuilt library for.
+      writeFileSync(
+        `${jsr}/src/ffi/prebuilt_embedded.ts`,
+        readFileSync(`${jsr}/src/ffi/prebuilt_embedded.ts`, "utf8").replace(/= \{[\s\S]*\};\n$/, "= {};\n"),
+      );
+      writeFileSync(`${work}/use_jsr_tcc.ts`, useScript("./jsr-tcc/mod.ts"));
+      const xdg = `${work}/jsr-tcc-cache`;
+      const r = bareRun([runtimeBin("bun"), "use_jsr_tcc.ts", uniqueName("jsrt")], work, xdg);
+      assert.deepEqual(JSON.parse(ok(r, "bun jsr through TinyCC")), {
+        total: { heap: 123, rss: 456 },
+        label: "from-package",
+      });
+      // Only the C source is cached: TinyCC compiles into memory.
+      assert.deepEqual(readdirSync(`${xdg}/memstats-shm`).map((f) => f.replace(/[0-9a-f]{16}/, "*")), [
+        "memstats_shim-*.c",
+      ]);
+      // Deno has no compiler of its own: it says so, naming what to do.
+      const d = bareRun(
+        [runtimeBin("deno"), "run", "-A", "--no-config", "use_jsr_tcc.ts", uniqueName("jsrd")],
+        work,
+        `${work}/jsr-tcc-deno`,
+      );
+      assert.notEqual(d.status, 0);
+      assert.match(
+        d.stderr,
+        /no native shim could be found or built .*compiler: cc not found.*MEMSTATS_SHIM_PATH/,
+      );
+    });
   });
 });

@@ -193,6 +193,7 @@ describe("security", () => {
         "-u",
         "HOME",
         `TMPDIR=${tmp}`,
+        "MEMSTATS_SHIM_PREBUILT=0", // the cache, not the repository's prebuilt library
         cmd,
         ...argv,
       ], {

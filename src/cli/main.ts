@@ -21,6 +21,7 @@ import { CliError, optionHelp, parseArgs, UsageError } from "./args.ts";
 import { type Command, COMMANDS } from "./commands.ts";
 import { escapeForTerminal } from "../report_text.ts";
 import { BrokenPipe, err, out } from "./io.ts";
+import { permissionError } from "../ffi/permissions.ts";
 import { VERSION } from "./version.ts";
 
 function topHelp(): string {
@@ -99,7 +100,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const prefix = command ? `memstats ${command}` : "memstats";
   try {
     return await dispatch(argv);
-  } catch (e) {
+  } catch (caught) {
+    const e = permissionError(caught, "running memstats"); // a Deno refusal: one line naming the flag
     try {
       if (e instanceof BrokenPipe) return 0;
       if (e instanceof UsageError) {

@@ -14,6 +14,7 @@ import { HEADER_FIXED, MAGIC } from "../layout.ts";
 import { SEGMENT_NAME_PATTERN } from "../names.ts";
 import { MemoryStatsRegistry } from "../registry.ts";
 import { CliError } from "./args.ts";
+import { permissionError } from "../ffi/permissions.ts";
 
 /** Where Linux keeps POSIX shared memory: name `/foo` is the file `/dev/shm/foo`. */
 export const SHM_DIR = "/dev/shm";
@@ -166,6 +167,10 @@ export function scanShm(): Scan {
   try {
     files = readdirSync(SHM_DIR).sort();
   } catch (e) {
+    const denied = permissionError(e, `listing ${SHM_DIR}`, [
+      "-A (Deno lists device directories only with every permission)",
+    ]);
+    if (denied !== e) throw denied;
     throw new CliError(`cannot list ${SHM_DIR}: ${(e as Error).message}`, "IO");
   }
   const segments: Candidate[] = [];

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { bindSymbols, SYMBOLS } from "./symbols.ts";
+import { bindSymbols, type FfiSignature, SYMBOLS } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
@@ -13,11 +13,47 @@ interface BunFfi {
   dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
     symbols: Record<string, (...args: unknown[]) => unknown>;
   };
+  cc(options: { source: string; symbols: Record<string, { args: string[]; returns: string }> }): {
+    symbols: Record<string, (...args: unknown[]) => unknown>;
+  };
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
 }
 
-/** Load the shim at `path` into this Bun thread. */
-export function loadBun(path: string): NativeShim {
+// Code compiled by TinyCC lives as long as the object `cc` returns: the shim's exit hooks point into
+// it, so every compiled copy is kept for the life of the thread.
+const compiled: unknown[] = [];
+
+/**
+ * Bun 1.4's bindings for `cc` pass 0 for an `i32`/`u32` argument held as a
+ * double (a number read from a Float64Array, say), where `dlopen`'s convert
+ * it: such arguments are made integers first (`| 0`; modes are small, so
+ * `>>> 0` stays an integer too).
+ */
+function integerArgs(
+  raw: Record<string, (...args: unknown[]) => unknown>,
+): Record<string, (...args: unknown[]) => unknown> {
+  const out: Record<string, (...args: unknown[]) => unknown> = {};
+  for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
+    const f = raw[name];
+    const ints: [number, boolean][] = [];
+    sig.args.forEach((t, i) => {
+      if (t === "i32" || t === "u32") ints.push([i, t === "u32"]);
+    });
+    out[name] = ints.length === 0 ? f : (...args: unknown[]) => {
+      for (const [i, unsigned] of ints) {
+        args[i] = unsigned ? (args[i] as number) >>> 0 : (args[i] as number) | 0;
+      }
+      return f(...args);
+    };
+  }
+  return out;
+}
+
+/**
+ * Load the shim at `path` into this Bun thread; with `tinycc`, compile the C
+ * source at `path` with `bun:ffi`'s built-in TinyCC instead.
+ */
+export function loadBun(path: string, tinycc = false): NativeShim {
   // Synchronous import, so opening a registry never needs `await`.
   const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
   const defs = Object.fromEntries(
@@ -26,10 +62,11 @@ export function loadBun(path: string): NativeShim {
       { args: s.args.map((t) => (t === "buffer" || t === "cstring" ? "ptr" : t)), returns: s.result },
     ]),
   );
-  const lib = ffi.dlopen(path, defs);
+  const lib = tinycc ? ffi.cc({ source: path, symbols: defs }) : ffi.dlopen(path, defs);
+  if (tinycc) compiled.push(lib);
   return {
     path,
-    ...bindSymbols(lib.symbols),
+    ...bindSymbols(tinycc ? integerArgs(lib.symbols) : lib.symbols),
     arrayBuffer: (address, length) => ffi.toArrayBuffer(address, 0, length),
   };
 }

@@ -10,6 +10,7 @@ import type { NativeShim } from "./types.ts";
 // Only the parts of the Deno namespace used here, so `tsc` builds without Deno's types.
 type PointerObject = object;
 interface DenoFfi {
+  env: { get(name: string): string | undefined };
   dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): {
     symbols: Record<string, (...args: unknown[]) => unknown>;
   };
@@ -36,4 +37,13 @@ export function loadDeno(path: string): NativeShim {
       return D.UnsafePointerView.getArrayBuffer(p, length);
     },
   };
+}
+
+/**
+ * An environment variable, or undefined when unset. Unlike the runtime's
+ * `env()`, a refusal is not hidden: it throws Deno's `NotCapable`, which the
+ * loader turns into a `PERMISSION` error naming `--allow-env=NAME`.
+ */
+export function denoEnv(name: string): string | undefined {
+  return (globalThis as unknown as { Deno: DenoFfi }).Deno.env.get(name);
 }
