@@ -39,10 +39,15 @@ import type { MemoryStatsRegistry } from "./registry.ts";
 import { takeSnapshot } from "./report.ts";
 import { renderProm } from "./report_prom.ts";
 
-/** The part of a prom-client `Registry` this module uses. */
+/**
+ * The part of a prom-client `Registry` this module uses. prom-client's
+ * types accept only its own metric classes in `registerMetric`, so the
+ * parameter is typed to take anything a `Registry` takes; what is passed is
+ * a {@linkcode PromClientMetric}, the shape a `Registry` reads.
+ */
 export interface PromClientRegistry {
   /** Add a metric; prom-client throws when the name is taken. */
-  registerMetric(metric: PromClientMetric): void;
+  registerMetric(metric: never): void;
   /** Remove the metric of that name. */
   removeSingleMetric(name: string): void;
 }
@@ -206,7 +211,7 @@ export function registerPromClientCollector(
   const added: PromClientMetric[] = [];
   for (const m of metrics) {
     try {
-      promRegistry.registerMetric(m);
+      promRegistry.registerMetric(m as never); // see PromClientRegistry
     } catch (e) {
       for (const a of added) promRegistry.removeSingleMetric(a.name);
       throw new MemstatsError(

@@ -67,7 +67,7 @@ describe("Node.js runtime", () => {
       assert.match(denied.message!, /--allow-ffi/);
       assert.equal(existsSync(`/dev/shm${name}`), false, "nothing was created");
       const allowed = node([...base, "--allow-ffi", TRY, name, "{}", "register", "5"]).answer;
-      assert.equal(allowed.ok, true, allowed.message);
+      assert.equal(allowed.ok, true, String(allowed.message));
       assert.equal(allowed.active, 1);
     } finally {
       cleanup(name);
@@ -78,7 +78,7 @@ describe("Node.js runtime", () => {
     const name = uniqueName("warn");
     try {
       const quiet = node([TRY, name, "{}", "register", "7"]);
-      assert.equal(quiet.answer.ok, true, quiet.answer.message);
+      assert.equal(quiet.answer.ok, true, String(quiet.answer.message));
       assert.equal(quiet.stderr, "", "nothing on stderr");
       const script = `import { MemoryStatsRegistry } from ${JSON.stringify(`${ROOT}mod.ts`)};
 MemoryStatsRegistry.open(${JSON.stringify(name)}).close();
