@@ -48,6 +48,7 @@ describe("Node.js runtime", () => {
         assert.equal(answer.code, "SHIM");
         assert.match(answer.message!, /--no-experimental-ffi/);
         assert.match(answer.message!, /remove that flag/);
+        assert.match(answer.message!, /Node\.js 26 or newer/);
         assert.equal(stderr, "", "no warning, no stack trace");
         assert.equal(existsSync(`/dev/shm${name}`), false, "nothing was created");
       } finally {
@@ -65,6 +66,7 @@ describe("Node.js runtime", () => {
       assert.equal(denied.mstats, true);
       assert.equal(denied.code, "PERMISSION");
       assert.match(denied.message!, /--allow-ffi/);
+      assert.match(denied.message!, /Node\.js 26 or newer/);
       assert.equal(existsSync(`/dev/shm${name}`), false, "nothing was created");
       const allowed = node([...base, "--allow-ffi", TRY, name, "{}", "register", "5"]).answer;
       assert.equal(allowed.ok, true, String(allowed.message));

@@ -86,8 +86,8 @@ export function nodeFfi(): NodeFfi {
       major < NODE_FFI_MAJOR
         ? `memstats-shm needs Node.js ${NODE_FFI_MAJOR} or newer (node:ffi); this is Node.js ${version}: ` +
           `upgrade Node.js, or run under Bun or Deno`
-        : `node:ffi is disabled in this Node.js ${version} process (--no-experimental-ffi): ` +
-          `remove that flag from the command line and NODE_OPTIONS`,
+        : `memstats-shm needs node:ffi (Node.js ${NODE_FFI_MAJOR} or newer), which this Node.js ${version} process ` +
+          `has switched off with --no-experimental-ffi: remove that flag from the command line and NODE_OPTIONS`,
     );
   }
   if (p.permission && !p.permission.has("ffi")) {
