@@ -32,7 +32,8 @@ function unescape(s: string): string {
 /** Leaf test cases of a JUnit report; Deno also lists each describe as a case, which we drop. */
 export function parseJunit(xml: string, runner: string): Case[] {
   const cases: Case[] = [];
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  // Attribute values may hold a raw ">" (Node's reporter escapes only "<" and "&" in them).
+  const re = /<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
     const attrs = m[1];
     const body = m[3] ?? "";
