@@ -567,12 +567,9 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
 // ---------------------------------------------------------------- driver
 
 function machineInfo(): MachineInfo {
-  let commit = "unknown";
+  // `git rev-parse` also knows a worktree, whose .git is a file naming the real one.
+  const commit = spawnSyncText("git", ["rev-parse", "HEAD"]).trim() || "unknown";
   let dirty = false;
-  try {
-    const head = readFileSync(`${ROOT}.git/HEAD`, "utf8").trim();
-    commit = head.startsWith("ref: ") ? readFileSync(`${ROOT}.git/${head.slice(5)}`, "utf8").trim() : head;
-  } catch { /* not a checkout */ }
   try {
     const r = spawnSyncText("git", ["status", "--porcelain", "--", "src", "mod.ts", "scripts"]);
     dirty = r.trim().length > 0;
