@@ -100,3 +100,57 @@ describe("native shim", () => {
     }
   });
 });
+
+/** The values of a C enum's members with `prefix`, in the order written (implicit values counted). */
+function cEnum(source: string, prefix: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const body of source.matchAll(/enum\s*\{([^}]*)\}/g)) {
+    let next = 0;
+    for (const raw of body[1].replace(/\/\*[\s\S]*?\*\//g, "").split(",")) {
+      const m = /^\s*([A-Z_][A-Z0-9_]*)\s*(?:=\s*(\d+))?\s*$/.exec(raw);
+      if (!m) continue;
+      const value = m[2] !== undefined ? Number(m[2]) : next;
+      if (m[1].startsWith(prefix)) out.set(m[1], value);
+      next = value + 1;
+    }
+  }
+  return out;
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+describe("the scan's request block", () => {
+  it("src/reader.ts (IO, R, SCAN_*) and native/reference/shim_reader.c mirror the shim's enums", async () => {
+    const reader = await import("../src/reader.ts");
+    const shimC = readFileSync(`${ROOT}native/memstats_shim.c`, "utf8");
+    const io = cEnum(shimC, "IO_");
+    const r = cEnum(shimC, "R_");
+    const scan = cEnum(shimC, "SCAN_");
+    assert.ok(io.size > 15 && r.size > 10 && scan.size >= 7, "the shim's enums were found");
+    for (const [k, v] of Object.entries(reader.IO)) {
+      const c = k === "skipped" ? "IO_SKIPPED" : k === "maxRecords" ? "IO_MAX_RECORDS" : `IO_${snake(k)}`;
+      assert.equal(io.get(c), v, `${c} is ${io.get(c)} in the shim, ${v} in src/reader.ts`);
+    }
+    for (const [k, v] of Object.entries(reader.R)) {
+      const c = k === "pidNamespace"
+        ? "R_NS"
+        : k === "registeredAt"
+        ? "R_REGISTERED"
+        : k === "updatedAt"
+        ? "R_UPDATED"
+        : k === "values"
+        ? "R_FIXED"
+        : `R_${snake(k)}`;
+      assert.equal(r.get(c), v, `${c} is ${r.get(c)} in the shim, ${v} in src/reader.ts`);
+    }
+    for (const [name, value] of scan) {
+      assert.equal((reader as Record<string, unknown>)[name], value, `${name} in src/reader.ts`);
+    }
+    const mirror = readFileSync(`${ROOT}native/reference/shim_reader.c`, "utf8");
+    for (const [prefix, table] of [["IO_", io], ["R_", r]] as const) {
+      for (const [name, value] of cEnum(mirror, prefix)) {
+        assert.equal(value, table.get(name), `${name} in shim_reader.c`);
+      }
+    }
+  });
+});
