@@ -4,13 +4,16 @@
  * (see `src/serve/app.ts`). It runs until SIGINT, SIGTERM or SIGHUP, keeps
  * running while the segment is missing or corrupt (and says so on the page,
  * in `/metrics` and on stderr), and picks the segment up again when it comes
- * back.
+ * back. The table is read once a second; requests render from that read.
  *
  * @module
  */
+import { hostname } from "node:os";
 import process from "node:process";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
-import { createHandler, isLoopbackHost } from "../serve/app.ts";
+import { createHandler } from "../serve/app.ts";
+import { BodyPool } from "../serve/bodies.ts";
+import { allowHostEntry, hostPolicy, isLoopbackAddress } from "../serve/host.ts";
 import { SegmentSource, type SourceState } from "../serve/source.ts";
 import { CliError, type OptionSpec, type Parsed, UsageError } from "./args.ts";
 import { err, out } from "./io.ts";
@@ -37,8 +40,22 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     min: 0,
     help: `TCP port (default ${DEFAULT_PORT}; 0 picks a free one).`,
   },
+  {
+    name: "allow-host",
+    type: "string",
+    value: "names",
+    help: "Also answer requests for these Host names, comma-separated; .example.com: any name under it.",
+  },
+  {
+    name: "totals-only",
+    type: "boolean",
+    help: "Leave out the per-slot series and rows: totals and counts only, for very large tables.",
+  },
   ALLOW_FOREIGN,
 ];
+
+/** Bodies of /metrics larger than this get a hint at startup to consider --totals-only. */
+const LARGE_BODY_SLOTS = 16_384;
 
 /** `http://host:port/`, with brackets around an IPv6 address. */
 function baseUrl(host: string, port: number): string {
@@ -54,11 +71,17 @@ function log(text: string): void {
 
 function describe(s: SourceState, prev: SourceState | undefined): string {
   if (s.up) {
-    const snap = s.snapshot;
+    const { info, table } = s.frame;
     const what = prev?.up ? "replaced; now reading the new" : "reading";
-    return `${what} segment ${snap.name}: ${snap.activeThreads} of ${snap.capacity} slots active, fields ${
-      snap.fields.join(", ")
-    }`;
+    const dead = table.deadSlots > 0 ? ` (and ${table.deadSlots} dead, awaiting reclaim)` : "";
+    const hint = s.frame.perSlot && table.count >= LARGE_BODY_SLOTS
+      ? `; /metrics lists ${
+        table.count * (2 * info.fields.length + 1)
+      } per-slot series: --totals-only leaves them out`
+      : "";
+    return `${what} segment ${info.name}: ${table.count} of ${info.capacity} slots active${dead}, fields ${
+      info.fields.join(", ")
+    }${hint}`;
   }
   return `segment ${s.name} is unavailable: ${s.error.message} [${s.error.code}]; ` +
     `serving the error state and retrying every second`;
@@ -87,6 +110,33 @@ function listenFailure(e: unknown, host: string, port: number): never {
   throw e;
 }
 
+/** The `--allow-host` entries, canonical; a usage error names a bad one. */
+function allowHostList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value.split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => {
+    const h = allowHostEntry(e);
+    if (h === undefined) {
+      throw new UsageError(
+        "serve",
+        `--allow-host: ${
+          JSON.stringify(e)
+        } is not a host name or address (e.g. metrics.example.com or .example.com)`,
+      );
+    }
+    return h;
+  });
+}
+
+/** This machine's host name and its first label; none when it cannot be read (Deno without --allow-sys). */
+function ownNames(): string[] {
+  try {
+    const h = hostname().toLowerCase();
+    return h === "" ? [] : [...new Set([h, h.split(".")[0]])];
+  } catch {
+    return [];
+  }
+}
+
 /** Run `serve`; resolves with the exit code when a signal stops it. */
 export async function serve(args: Parsed): Promise<number> {
   const o = args.options;
@@ -94,13 +144,31 @@ export async function serve(args: Parsed): Promise<number> {
   const port = (o.port as number | undefined) ?? DEFAULT_PORT;
   if (port > 65535) throw new UsageError("serve", `--port must be at most 65535, got ${port}`);
   if (host.trim() === "") throw new UsageError("serve", "--host needs an address, e.g. 127.0.0.1");
+  const allowHosts = allowHostList(o["allow-host"] as string | undefined);
   const source = new SegmentSource(segmentName(args.positional[0]), {
     allowForeign: o["allow-foreign"] === true,
+    perSlot: o["totals-only"] !== true,
     onChange: (s, prev) => log(describe(s, prev)),
   });
+  // Unexpected failures: the first with its stack, for a bug report; then one line a minute at most.
+  let failures = 0;
+  let lastFailureLog = -Infinity;
+  const onError = (e: unknown) => {
+    failures++;
+    const now = Date.now();
+    if (now - lastFailureLog < 60_000) return;
+    lastFailureLog = now;
+    log(
+      failures === 1
+        ? `unexpected failure answering a request: ${(e as Error)?.stack ?? e}`
+        : `unexpected failure answering a request (${failures} so far): ${(e as Error)?.message ?? e}`,
+    );
+  };
+  const pool = new BodyPool({ onError });
   const handler = createHandler(source, {
-    loopbackOnly: isLoopbackHost(host),
-    onError: (e) => log(`unexpected failure answering a request: ${(e as Error)?.stack ?? e}`),
+    hosts: hostPolicy(host, allowHosts, isLoopbackAddress(host) ? [] : ownNames()),
+    pool,
+    onError,
   });
   let server: HttpServer;
   try {
@@ -116,7 +184,13 @@ export async function serve(args: Parsed): Promise<number> {
       `serving ${source.name} on ${url} (metrics: ${url}metrics, JSON: ${url}api/snapshot); Ctrl-C to stop\n`,
     );
   } catch { /* nobody reads stdout: keep serving */ }
-  const timer = setInterval(() => source.sample(), 1000);
+  // One read a second; less often when a read takes longer than 200 ms (see sampleIntervalMs).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tick = () => {
+    source.sample();
+    timer = setTimeout(tick, source.sampleIntervalMs);
+  };
+  timer = setTimeout(tick, source.sampleIntervalMs);
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -125,7 +199,8 @@ export async function serve(args: Parsed): Promise<number> {
     };
     for (const s of signals) process.on(s, stop);
   });
-  clearInterval(timer);
+  clearTimeout(timer);
+  pool.close(); // cut off responses still streaming, so closing does not wait for slow clients
   await server.close();
   source.close();
   return 0;
