@@ -520,7 +520,7 @@ describe("memstats serve: Host checks decided from the bound address", () => {
           assert.equal(await status(`10.9.8.7:${port}`), 200, "an IP literal cannot be rebound");
           assert.equal(await status(`${hostname()}:${port}`), 200, "this machine's name");
         }
-        // The request line's absolute URL is checked too.
+        // The request line's absolute URL (which overrides Host) is checked too.
         const abs = await new Promise<string>((resolve, reject) => {
           const sock = new Socket();
           let data = "";
@@ -532,7 +532,9 @@ describe("memstats serve: Host checks decided from the bound address", () => {
               `GET http://attacker.example/api/snapshot HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
             ));
         });
-        assert.match(abs, /^HTTP\/1\.1 (403|400) /);
+        // Deno's request URL takes the request line's host, which is refused; Bun's takes the Host header
+        // (the request line's host is dropped), so the request is answered as one for localhost.
+        assert.match(abs, HERE === "deno" ? /^HTTP\/1\.1 403 / : /^HTTP\/1\.1 200 /, abs.slice(0, 200));
         assert.ok(server.alive);
         assert.doesNotMatch(server.stderr, /unexpected|Error|at /);
       } finally {
