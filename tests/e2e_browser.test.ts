@@ -206,7 +206,10 @@ describe("end to end: dashboard in Chromium", () => {
         for (const [i, d] of lines.entries()) {
           const xs = [...d.matchAll(/[ML]([\d.]+) /g)].map((m) => Number(m[1]));
           assert.ok(xs.length >= 3, `a line of several points: ${d}`);
-          assert.ok(xs[0] < 60, `the oldest point starts near the left edge, not in a sliver at the right: ${d}`);
+          assert.ok(
+            xs[0] < 60,
+            `the oldest point starts near the left edge, not in a sliver at the right: ${d}`,
+          );
           assert.ok(Math.max(...xs) > 540, `the newest point is near the right edge: ${d}`);
           assert.ok(charts[i].to - charts[i].from < 120_000, "the span is the history held, not 10 minutes");
         }
