@@ -2,11 +2,15 @@
  * `memstats serve` against segments written by real Bun and Deno processes:
  * /metrics is `show --prom` plus `memstats_segment_up` (OpenMetrics 1.0 when
  * the Accept header asks), /api/snapshot is `show --json`, the dashboard's
- * files, loopback by default with non-loopback Host headers refused, a
- * taken port as a one-line error, and the error state while the segment is
- * removed, truncated or overwritten (the server keeps running and recovers).
- * The server runs in the runtime running this file, so the suite covers
- * both; Runtime.serveHttp is also tested in-process.
+ * files, a taken port as a one-line error, and the error state while the
+ * segment is removed, truncated or overwritten (the server keeps running and
+ * recovers). Host checks decided from the bound address (loopback, 0.0.0.0,
+ * ::, 127.1, --allow-host; malformed Hosts are 400), hostile labels, a
+ * SIGKILLed writer left out and counted dead, `?limit=` and --totals-only,
+ * 20 concurrent scrapes of a large table sharing one streamed render, the
+ * body pool's limits, and the dashboard bundle being current and
+ * type-checked. The server runs in the runtime running this file, so the
+ * suite covers both; Runtime.serveHttp is also tested in-process.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

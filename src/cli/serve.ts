@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import process from "node:process";
 import { type HttpServer, runtime } from "../runtime/mod.ts";
@@ -127,14 +128,24 @@ function allowHostList(value: string | undefined): string[] {
   });
 }
 
-/** This machine's host name and its first label; none when it cannot be read (Deno without --allow-sys). */
+/**
+ * This machine's names: its host name, the host name's first label, and the
+ * names `/etc/hosts` gives on the same line as either. Whatever cannot be
+ * read (Deno without --allow-sys or --allow-read) is left out.
+ */
 function ownNames(): string[] {
+  const names = new Set<string>();
   try {
     const h = hostname().toLowerCase();
-    return h === "" ? [] : [...new Set([h, h.split(".")[0]])];
-  } catch {
-    return [];
-  }
+    if (h !== "") names.add(h).add(h.split(".")[0]);
+  } catch { /* not permitted */ }
+  try {
+    for (const line of readFileSync("/etc/hosts", "utf8").split("\n")) {
+      const words = line.replace(/#.*/, "").trim().toLowerCase().split(/\s+/).slice(1);
+      if (words.some((w) => names.has(w))) for (const w of words) names.add(w);
+    }
+  } catch { /* not readable */ }
+  return [...names];
 }
 
 /** Run `serve`; resolves with the exit code when a signal stops it. */
