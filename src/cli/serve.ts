@@ -142,7 +142,8 @@ function ownNames(): string[] {
   try {
     for (const line of readFileSync("/etc/hosts", "utf8").split("\n")) {
       const words = line.replace(/#.*/, "").trim().toLowerCase().split(/\s+/).slice(1);
-      if (words.some((w) => names.has(w))) for (const w of words) names.add(w);
+      if (!words.some((w) => names.has(w))) continue;
+      for (const w of words) names.add(w);
     }
   } catch { /* not readable */ }
   return [...names];
