@@ -775,6 +775,23 @@ describe("response bodies: shared, capped, streamed", () => {
     pool.close();
   });
 
+  it("a request of the next frame joins the previous frame's body while it is still being sent", async () => {
+    const pool = new BodyPool();
+    const c = { renders: 0 };
+    const a = await pool.open(1, "prom", 100, chunks(3, c));
+    const reader = a!.getReader();
+    await reader.read(); // frame 1's body is being sent
+    pool.advance(2);
+    const b = await pool.open(2, "prom", 100, chunks(3, c));
+    assert.equal(c.renders, 1, "joined, not rendered again");
+    assert.equal(await text(b), "chunk 0\nchunk 1\nchunk 2\n", "from its first chunk");
+    while (!(await reader.read()).done) { /* drain */ }
+    assert.equal(pool.stats.alive, 0, "ended with its last reader");
+    await text(await pool.open(2, "prom", 100, chunks(3, c)));
+    assert.equal(c.renders, 2, "once finished it is not joined: frame 2 gets its own");
+    pool.close();
+  });
+
   it("bodies over the share limit are rendered per request; at most maxRenders alive, then 503 (undefined)", async () => {
     const pool = new BodyPool({ maxRenders: 2, shareLimitBytes: 10, queueLimit: 0 });
     const c = { renders: 0 };

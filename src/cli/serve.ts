@@ -199,7 +199,8 @@ export async function serve(args: Parsed): Promise<number> {
   // One read a second; less often when a read takes longer than 200 ms (see sampleIntervalMs).
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = () => {
-    source.sample();
+    const s = source.sample();
+    if (s.up) pool.advance(s.frame.id); // the last frame's bodies end once their readers are done
     timer = setTimeout(tick, source.sampleIntervalMs);
   };
   timer = setTimeout(tick, source.sampleIntervalMs);

@@ -7,6 +7,10 @@
  * the same frame share it: the chunks are kept while the frame is current,
  * so twenty scrapes arriving in the same second cost one render and one
  * copy of the text, each response streaming the same bytes at its own pace.
+ * A request arriving just after the frame changed joins the previous
+ * frame's body while that is still being sent (and at most
+ * {@linkcode PoolOptions.joinMs} old) rather than start a second render of
+ * nearly the same figures.
  * A body estimated above {@linkcode PoolOptions.shareLimitBytes} is not
  * kept: each request renders its own, holding one chunk at a time.
  *
@@ -34,6 +38,8 @@ export interface PoolOptions {
   readonly waitMs?: number;
   /** A reader that does not pull for this long is cut off (default 30 s). */
   readonly idleMs?: number;
+  /** A body still being sent may be joined by requests of the next frame while younger than this (default 2 s). */
+  readonly joinMs?: number;
   /** Called when rendering a body throws (the response is cut off). */
   readonly onError?: (e: unknown) => void;
 }
@@ -46,12 +52,19 @@ class Body {
   readonly #keep: boolean;
   #source: Iterator<string> | undefined;
   #error: unknown;
+  readonly createdAt: number = Date.now();
   readers = 0;
   cached = false;
+  ended = false;
 
   constructor(source: Iterator<string>, keep: boolean) {
     this.#source = source;
     this.#keep = keep;
+  }
+
+  /** Whether a new reader can start it from the first chunk. */
+  get joinable(): boolean {
+    return this.#keep && !this.ended;
   }
 
   /** Chunk `i`, rendering up to it; null past the end. Throws what rendering threw. */
@@ -78,6 +91,7 @@ class Body {
 
   /** Stop rendering (the last reader left and the body is not kept). */
   drop(): void {
+    this.ended = true;
     this.#source?.return?.();
     this.#source = undefined;
     this.#chunks.length = 0;
@@ -91,11 +105,14 @@ export class BodyPool {
   readonly #queueLimit: number;
   readonly #waitMs: number;
   readonly #idleMs: number;
+  readonly #joinMs: number;
   readonly #onError: PoolOptions["onError"];
   #alive = 0;
   readonly #waiting: (() => void)[] = [];
   #cacheFrame = -1;
   readonly #cache = new Map<string, Body>();
+  /** Bodies of the previous frame still being sent. */
+  #previous = new Map<string, Body>();
   readonly #open = new Set<ReadableStreamDefaultController<Uint8Array>>();
   #closed = false;
 
@@ -105,6 +122,7 @@ export class BodyPool {
     this.#queueLimit = options.queueLimit ?? 64;
     this.#waitMs = options.waitMs ?? 10_000;
     this.#idleMs = options.idleMs ?? 30_000;
+    this.#joinMs = options.joinMs ?? 2000;
     this.#onError = options.onError;
   }
 
@@ -127,7 +145,7 @@ export class BodyPool {
   ): Promise<ReadableStream<Uint8Array> | undefined> {
     if (this.#closed) return undefined;
     this.#evictBefore(frameId);
-    let body = frameId === this.#cacheFrame ? this.#cache.get(key) : undefined;
+    let body = frameId === this.#cacheFrame ? this.#cache.get(key) ?? this.#recent(key) : undefined;
     if (body === undefined) {
       if (!(await this.#acquire())) return undefined;
       this.#evictBefore(frameId); // frames may have moved on while waiting
@@ -146,6 +164,11 @@ export class BodyPool {
       }
     }
     return this.#reader(body);
+  }
+
+  /** The frame `frameId` is current: bodies of older frames end once their readers are done. */
+  advance(frameId: number): void {
+    this.#evictBefore(frameId);
   }
 
   /** Cut off every open stream and refuse new ones (the server is stopping). */
@@ -214,15 +237,27 @@ export class BodyPool {
   /** Drop kept bodies of frames older than `frameId`; they end once their readers do. */
   #evictBefore(frameId: number): void {
     if (frameId <= this.#cacheFrame) return;
-    for (const body of this.#cache.values()) {
+    const previous = new Map<string, Body>();
+    for (const [key, body] of this.#cache) {
       body.cached = false;
       if (body.readers === 0) this.#bodyEnded(body);
+      else previous.set(key, body);
     }
+    this.#previous = previous;
     this.#cache.clear();
     this.#cacheFrame = frameId;
   }
 
+  /** The previous frame's body `key` when it is still being sent and young enough to join. */
+  #recent(key: string): Body | undefined {
+    const b = this.#previous.get(key);
+    return b !== undefined && b.readers > 0 && b.joinable && Date.now() - b.createdAt < this.#joinMs
+      ? b
+      : undefined;
+  }
+
   #bodyEnded(body: Body): void {
+    if (body.ended) return;
     body.drop();
     this.#release();
   }
