@@ -55,8 +55,10 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   ALLOW_FOREIGN,
 ];
 
-/** Bodies of /metrics larger than this get a hint at startup to consider --totals-only. */
+/** Tables with this many live slots get a hint at startup to consider --totals-only. */
 const LARGE_BODY_SLOTS = 16_384;
+/** After a response body of this many bytes ends, the runtime is asked to collect garbage. */
+const LARGE_BODY_BYTES = 16 * 1024 * 1024;
 
 /** `http://host:port/`, with brackets around an IPv6 address. */
 function baseUrl(host: string, port: number): string {
@@ -176,7 +178,15 @@ export async function serve(args: Parsed): Promise<number> {
         : `unexpected failure answering a request (${failures} so far): ${(e as Error)?.message ?? e}`,
     );
   };
-  const pool = new BodyPool({ onError });
+  // Bun's collector lets dead bodies of tens of MB pile up (several hundred MB with a large table):
+  // collect once a large one has ended.
+  const rt = runtime();
+  const pool = new BodyPool({
+    onError,
+    onBodyEnd: (bytes) => {
+      if (bytes >= LARGE_BODY_BYTES) rt.collectGarbage?.();
+    },
+  });
   const handler = createHandler(source, {
     hosts: hostPolicy(host, allowHosts, isLoopbackAddress(host) ? [] : ownNames()),
     pool,
@@ -184,7 +194,7 @@ export async function serve(args: Parsed): Promise<number> {
   });
   let server: HttpServer;
   try {
-    server = runtime().serveHttp({ hostname: host, port }, handler);
+    server = rt.serveHttp({ hostname: host, port }, handler);
   } catch (e) {
     source.close();
     listenFailure(e, host, port);

@@ -42,6 +42,8 @@ export interface PoolOptions {
   readonly joinMs?: number;
   /** Called when rendering a body throws (the response is cut off). */
   readonly onError?: (e: unknown) => void;
+  /** Called when a body ended and its chunks were dropped, with how many bytes it rendered. */
+  readonly onBodyEnd?: (bytes: number) => void;
 }
 
 const encoder = new TextEncoder();
@@ -53,6 +55,8 @@ class Body {
   #source: Iterator<string> | undefined;
   #error: unknown;
   readonly createdAt: number = Date.now();
+  /** Bytes rendered so far. */
+  bytes = 0;
   readers = 0;
   cached = false;
   ended = false;
@@ -85,6 +89,7 @@ class Body {
       return null;
     }
     const bytes = encoder.encode(r.value);
+    this.bytes += bytes.length;
     if (this.#keep) this.#chunks.push(bytes);
     return bytes;
   }
@@ -107,6 +112,7 @@ export class BodyPool {
   readonly #idleMs: number;
   readonly #joinMs: number;
   readonly #onError: PoolOptions["onError"];
+  readonly #onBodyEnd: PoolOptions["onBodyEnd"];
   #alive = 0;
   readonly #waiting: (() => void)[] = [];
   #cacheFrame = -1;
@@ -124,6 +130,7 @@ export class BodyPool {
     this.#idleMs = options.idleMs ?? 30_000;
     this.#joinMs = options.joinMs ?? 2000;
     this.#onError = options.onError;
+    this.#onBodyEnd = options.onBodyEnd;
   }
 
   /** Bodies alive, requests waiting, bodies kept for the current frame. */
@@ -260,6 +267,7 @@ export class BodyPool {
     if (body.ended) return;
     body.drop();
     this.#release();
+    this.#onBodyEnd?.(body.bytes);
   }
 
   async #acquire(): Promise<boolean> {
