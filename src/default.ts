@@ -1,7 +1,7 @@
 /**
  * The process-wide default registry and the calling thread's cached slot,
- * of the Rust registry this API follows: `memoryRegistry()`, `getOrRegisterSlot()`,
- * `updateArenaStats()`. "Process-wide" means per JS thread: the main thread
+ * as the Rust registry this API follows has them: `memoryRegistry()`,
+ * `getOrRegisterSlot()`, `updateArenaStats()`. "Process-wide" means per JS thread: the main thread
  * and every Worker each have their own registry object and their own slot,
  * all in the same segment.
  *

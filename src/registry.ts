@@ -342,8 +342,9 @@ export class MemoryStatsRegistry implements Disposable {
 
   /**
    * Set the first field of slot `slotIndex` (one 8-byte store). An index out
-   * of range, or of a slot this registry does not own, is ignored, as in the
-   * seed.
+   * of range, or of a slot this registry does not own, is ignored (the
+   * index-based API of the Rust registry this one follows); a closed or
+   * read-only registry throws.
    */
   updateArena(slotIndex: number, bytes: number): void {
     const h = this.#handles?.[slotIndex];
