@@ -24,6 +24,13 @@ export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
 export const OTHER: Runtime = HERE === "bun" ? "deno" : "bun";
 
 /**
+ * Whether this test process runs under qemu-user (the bun-arm64 and
+ * deno-arm64 runners, scripts/arm64.ts): tests that repeat something many
+ * times repeat it fewer times there.
+ */
+export const EMULATED: boolean = process.env.MEMSTATS_TEST_ARCH === "arm64";
+
+/**
  * Absolute path of a runtime binary from node_modules/.bin. When the child's
  * environment `env` has MEMSTATS_TEST_ARCH=arm64 (the bun-arm64 and
  * deno-arm64 runners set it in the emulated test process, so it is
