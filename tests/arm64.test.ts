@@ -17,11 +17,13 @@ import { Child, cleanup, HERE, ROOT, runFile, uniqueName } from "./helpers.ts";
 
 const ARM64: Arm64Runtime[] = ["bun", "deno"];
 
+// Each native runner pairs with the arm64 build of its own runtime (an arm64 process costs seconds).
 function skipReason(rt: Arm64Runtime): string | undefined {
   if (process.env.MEMSTATS_TEST_ARCH === "arm64") {
     return "pairs a native process with arm64 ones: runs natively";
   }
   if (process.arch !== "x64") return `pairs x86-64 with arm64; this is ${process.arch}`;
+  if (rt !== HERE) return `the ${rt} runner pairs x86-64 ${rt} with arm64 ${rt}`;
   return arm64Unavailable(rt);
 }
 

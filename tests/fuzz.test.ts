@@ -10,7 +10,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { EMULATED, HERE, ROOT, RUNTIMES } from "./helpers.ts";
+import { EMULATED, emulatedSkip, ROOT, RUNTIMES } from "./helpers.ts";
 import { runFuzz } from "./fixtures/fuzz.ts";
 import { seedFromEnv } from "./fixtures/lines.ts";
 
@@ -20,9 +20,8 @@ const CASES = EMULATED ? 150 : 300;
 
 describe("fuzzing", () => {
   for (const rt of RUNTIMES) {
-    const skip = EMULATED && rt !== HERE ? `under emulation the ${rt}-arm64 runner fuzzes ${rt}` : undefined;
     it(`${CASES} bad segments read by a ${rt} child: a valid read or the right code, never a crash`, {
-      skip,
+      skip: emulatedSkip(rt),
     }, async () => {
       const seed = seedFromEnv();
       const r = await runFuzz(rt, seed, CASES);

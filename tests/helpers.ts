@@ -31,6 +31,15 @@ export const OTHER: Runtime = HERE === "bun" ? "deno" : "bun";
 export const EMULATED: boolean = process.env.MEMSTATS_TEST_ARCH === "arm64";
 
 /**
+ * Under emulation, a test repeated for each runtime's child runs only for
+ * the runner's own runtime (the other arm64 runner covers the other): the
+ * reason to skip it, or undefined.
+ */
+export function emulatedSkip(rt: Runtime): string | undefined {
+  return EMULATED && rt !== HERE ? `under emulation the ${rt}-arm64 runner covers ${rt}` : undefined;
+}
+
+/**
  * Absolute path of a runtime binary from node_modules/.bin. When the child's
  * environment `env` has MEMSTATS_TEST_ARCH=arm64 (the bun-arm64 and
  * deno-arm64 runners set it in the emulated test process, so it is
