@@ -6,13 +6,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { renderShimModule } from "../scripts/embed_shim.ts";
 import { SHIM_SOURCE } from "../src/ffi/shim_source.ts";
-import { cachedLibraryName } from "../src/ffi/locate.ts";
-import { ROOT, runArgs, runFile, type Runtime, uniqueName } from "./helpers.ts";
+import { cachedLibraryName, shimCompileArgs } from "../src/ffi/locate.ts";
+import { HERE, ROOT, runArgs, runFile, type Runtime, uniqueName } from "./helpers.ts";
 
 const PROBE = `${ROOT}tests/fixtures/open_default.ts`;
 
@@ -61,6 +61,32 @@ describe("native shim", () => {
       const files = readdirSync(`${cache}/memstats-shm`);
       assert.deepEqual(files, [cachedLibraryName()], "one library, no temp files left");
       assert.equal(statSync(`${cache}/memstats-shm`).mode & 0o777, 0o700);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it("a cross compiler in CC is a SHIM error naming it, and a cached library for another CPU is rebuilt", {
+    skip: spawnSync("aarch64-linux-gnu-gcc", ["--version"]).status === 0 || process.arch !== "x64"
+      ? false
+      : "needs x86-64 and aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)",
+  }, () => {
+    const cache = mkdtempSync(`${tmpdir()}/memstats-cross-`);
+    try {
+      const env = { XDG_CACHE_HOME: cache, MEMSTATS_SHIM_PATH: "", MEMSTATS_SHIM_PREBUILT: "0" };
+      const cross = runFile(HERE, PROBE, [uniqueName("cross")], { ...env, CC: "aarch64-linux-gnu-gcc" });
+      assert.match(
+        cross.stdout,
+        /^SHIM .*CC=aarch64-linux-gnu-gcc is built for arm64, not for this x86-64 process/m,
+      );
+      assert.deepEqual(readdirSync(`${cache}/memstats-shm`), [], "the arm64 library is not cached as ours");
+      // An arm64 library left under our cache name by an older version: found out and rebuilt.
+      const lib = `${cache}/memstats-shm/${cachedLibraryName()}`;
+      spawnSync("aarch64-linux-gnu-gcc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), {
+        encoding: "utf8",
+      });
+      chmodSync(lib, 0o500);
+      assert.equal(runFile(HERE, PROBE, [uniqueName("cross")], env).stdout.trim(), "OK");
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
