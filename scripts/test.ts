@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { arm64Unavailable, arm64Wrapper } from "./arm64.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = `${ROOT}.test-results`;
@@ -62,9 +63,33 @@ interface Runner {
   readonly unavailable?: () => string | undefined;
   /** The command running `files` and writing a JUnit report to `report`. */
   readonly command: (files: string[], report: string) => [string, string[], Record<string, string>?];
+  /** The files it runs, of those asked for; all of them when absent. */
+  readonly files?: (files: string[]) => string[];
 }
 
 const BIN = (name: string) => `${ROOT}node_modules/.bin/${name}`;
+
+/**
+ * The core tests the arm64 runners run: claims and slot handles, read-only
+ * readers, reclaim, Workers, fuzzing (the header checks). The whole suite
+ * under emulation would not fit CI's budget (an emulated Deno takes seconds
+ * to start, a Deno Worker too). tests/arm64.test.ts, run by the native
+ * runners, pairs x86-64 with arm64 processes.
+ */
+const ARM64_FILES = ["fuzz", "readonly", "reclaim", "slot", "workers"].map((f) => `tests/${f}.test.ts`);
+
+/** The arm64 build of a runtime under qemu-user (scripts/arm64.ts); its children are emulated too. */
+function arm64Runner(rt: "bun" | "deno"): Runner {
+  return {
+    name: `${rt}-arm64`,
+    unavailable: () => arm64Unavailable(rt),
+    files: (files) => files.filter((f) => ARM64_FILES.includes(f)),
+    command: (files, report) => {
+      const [, args, env] = RUNNERS.find((r) => r.name === rt)!.command(files, report);
+      return [arm64Wrapper(rt), args, env];
+    },
+  };
+}
 
 /** Every runner, in order. */
 const RUNNERS: readonly Runner[] = [
@@ -96,11 +121,18 @@ const RUNNERS: readonly Runner[] = [
       ...files,
     ]],
   },
+  arm64Runner("bun"),
+  arm64Runner("deno"),
 ];
 
-function run(runner: Runner, files: string[]): Case[] {
+function run(runner: Runner, all: string[]): Case[] {
   const report = `${OUT}/${runner.name}.xml`;
   rmSync(report, { force: true });
+  const files = runner.files ? runner.files(all) : all;
+  if (files.length === 0) {
+    console.log(`\n=== ${runner.name}: none of these files is one it runs`);
+    return [];
+  }
   const why = runner.unavailable?.();
   if (why !== undefined) {
     console.log(`\n=== ${runner.name}: skipped (${why})`);
@@ -158,7 +190,7 @@ if (import.meta.main) {
     passed += p;
     failed += f.length;
     console.log(`${runner}: ${p} passed, ${f.length} failed, ${s.length} skipped`);
-    for (const c of s) console.log(`  skipped: ${c.name}`);
+    for (const c of s) console.log(`  skipped: ${c.name}${c.message ? ` (${c.message})` : ""}`);
     for (const c of f) console.log(`  FAILED: ${c.name}: ${c.message}`);
   }
   console.log(`${passed} passed, ${failed} failed`);

@@ -1,7 +1,7 @@
 /**
  * The process-wide default registry and the calling thread's cached slot,
- * as in the seed: `memoryRegistry()`, `getOrRegisterSlot()`,
- * `updateArenaStats()`. "Process-wide" means per JS thread: the main thread
+ * as the Rust registry this API follows has them: `memoryRegistry()`,
+ * `getOrRegisterSlot()`, `updateArenaStats()`. "Process-wide" means per JS thread: the main thread
  * and every Worker each have their own registry object and their own slot,
  * all in the same segment.
  *
@@ -27,7 +27,7 @@ import type { SlotHandle } from "./slot.ts";
 /** Environment variable naming the default segment. */
 export const SEGMENT_ENV = "MEMSTATS_SEGMENT";
 
-// After a full table, try again at most this often (the seed never retries).
+// After a full table, try again at most this often.
 const RETRY_AFTER_FULL_MS = 1000;
 
 let registry: MemoryStatsRegistry | undefined;

@@ -40,8 +40,8 @@ import { ERRNO, MemstatsError } from "./errors.ts";
 import { OpenKind } from "./ffi/mod.ts";
 import { noSpaceError, type Segment } from "./segment.ts";
 
-/** Offsets in the scan's request block (native/memstats_shim.c `IO_*`). */
-const IO = {
+/** Offsets in the scan's request block (native/memstats_shim.c `IO_*`; tests/shim.test.ts compares). */
+export const IO = {
   base: 0,
   length: 1,
   headerSize: 2,

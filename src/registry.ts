@@ -224,7 +224,7 @@ export class MemoryStatsRegistry implements Disposable {
     return this.#seg.name;
   }
 
-  /** Number of slots (the seed's `capacity()`). */
+  /** Number of slots. */
   get capacity(): number {
     return this.#seg.geometry.capacity;
   }
@@ -342,8 +342,9 @@ export class MemoryStatsRegistry implements Disposable {
 
   /**
    * Set the first field of slot `slotIndex` (one 8-byte store). An index out
-   * of range, or of a slot this registry does not own, is ignored, as in the
-   * seed.
+   * of range, or of a slot this registry does not own, is ignored (the
+   * index-based API of the Rust registry this one follows); a closed or
+   * read-only registry throws.
    */
   updateArena(slotIndex: number, bytes: number): void {
     const h = this.#handles?.[slotIndex];
@@ -384,7 +385,7 @@ export class MemoryStatsRegistry implements Disposable {
   }
 
   /**
-   * Totals over live slots (the seed's `aggregate_stats`). Slots of dead
+   * Totals over live slots. Slots of dead
    * owners are left out and counted in `deadSlots`.
    *
    * @example
@@ -401,7 +402,7 @@ export class MemoryStatsRegistry implements Disposable {
   }
 
   /**
-   * Every live slot (the seed's `per_thread_stats`), in slot order. The
+   * Every live slot, in slot order. The
    * table is read when this is called; each record is built as it is
    * iterated, and stays valid after.
    *

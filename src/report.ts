@@ -199,16 +199,21 @@ export function snapshotJson(s: Snapshot): SnapshotJson {
     reclaimedCount: s.reclaimedCount,
     ...(s.overflowCount > 0 ? { suggestedCapacity: suggestedCapacity(s) } : {}),
     totals: { ...s.totals },
-    slots: s.slots.map((t) => ({
-      slot: t.slot,
-      threadId: t.threadId,
-      pid: t.pid,
-      tid: t.tid,
-      label: t.label,
-      values: { ...t.values },
-      peaks: { ...t.peaks },
-      registeredAt: t.registeredAt,
-      updatedAt: t.updatedAt,
-    })),
+    slots: s.slots.map(slotJson),
+  };
+}
+
+/** One slot of the JSON document. */
+export function slotJson(t: ThreadMemoryStats): SlotJson {
+  return {
+    slot: t.slot,
+    threadId: t.threadId,
+    pid: t.pid,
+    tid: t.tid,
+    label: t.label,
+    values: { ...t.values },
+    peaks: { ...t.peaks },
+    registeredAt: t.registeredAt,
+    updatedAt: t.updatedAt,
   };
 }

@@ -13,6 +13,9 @@
  */
 import type { ThreadMemoryStats } from "./table.ts";
 import { overflowWarning, type Snapshot } from "./report.ts";
+import { formatAge, formatValue } from "./format.ts";
+
+export { formatAge, formatBytes, formatCount, formatValue, isByteField } from "./format.ts";
 
 /** Colour functions; {@linkcode PLAIN} leaves text alone. */
 export interface Style {
@@ -43,59 +46,6 @@ export const ANSI: Style = {
   green: sgr(32, 39),
   reverse: sgr(7, 27),
 };
-
-/** Whether a field holds bytes (shown in KiB, MiB, ...) rather than a count. */
-export function isByteField(field: string): boolean {
-  return /bytes|rss|heap|external|arena|memory/i.test(field);
-}
-
-function threeDigits(v: number): string {
-  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-}
-
-/** `1536` → `"1.50K"`: binary units, K = KiB, M = MiB, G = GiB, T = TiB. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (n < 1024) return `${n}B`;
-  const units = ["K", "M", "G", "T", "P"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return threeDigits(v) + units[u];
-}
-
-/** `1500` → `"1.50k"`: decimal units for counts. */
-export function formatCount(n: number): string {
-  if (!Number.isFinite(n) || n < 1000) return String(n);
-  const units = ["k", "M", "G", "T", "P"];
-  let v = n / 1000;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return threeDigits(v) + units[u];
-}
-
-/** A field value in human units. */
-export function formatValue(field: string, n: number): string {
-  return isByteField(field) ? formatBytes(n) : formatCount(n);
-}
-
-/** A duration in ms as `"0.4s"`, `"12s"`, `"3m05s"`, `"2h10m"`, `"3d04h"`. */
-export function formatAge(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (s < 10) return `${s.toFixed(1)}s`;
-  if (s < 60) return `${Math.floor(s)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h${String(m % 60).padStart(2, "0")}m`;
-  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
-}
 
 // C0 and C1 controls and the bidirectional overrides, isolates and marks (as the core's label
 // decoding): printed, they could move the cursor, retitle the terminal or reorder the line.

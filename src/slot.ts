@@ -43,7 +43,7 @@ export const MAX_VALUE: number = Number.MAX_SAFE_INTEGER;
 export interface SlotHandle extends Disposable {
   /** Slot index in the table. */
   readonly index: number;
-  /** Unique owner id of this claim (the seed's thread id). */
+  /** Unique owner id of this claim, never reused. */
   readonly ownerId: number;
   /** Field names, in order. */
   readonly fields: readonly string[];

@@ -31,11 +31,11 @@ import {
 import type { Segment } from "./segment.ts";
 import type { FieldKind } from "./names.ts";
 
-/** Memory statistics of one live slot (the seed's `ThreadMemoryStats`, extended). */
+/** Memory statistics of one live slot. */
 export interface ThreadMemoryStats {
   /** Slot index. */
   readonly slot: number;
-  /** Unique owner id, never reused (the seed's thread id). */
+  /** Unique owner id, never reused (the claim's id: a new claim of the same thread gets a new one). */
   readonly threadId: number;
   /** Owner process id. */
   readonly pid: number;
@@ -55,7 +55,7 @@ export interface ThreadMemoryStats {
   readonly updatedAt: number;
 }
 
-/** Totals over all live slots (the seed's `AggregateMemoryStats`, extended). */
+/** Totals over all live slots. */
 export interface AggregateMemoryStats {
   /** Number of live slots. */
   readonly activeThreads: number;
@@ -346,7 +346,7 @@ export function totalsRecord(t: TableSnapshot): Record<string, number> {
   return out;
 }
 
-/** The aggregate of a read (the seed's `aggregate_stats`, extended). */
+/** The aggregate of a read. */
 export function aggregateOf(t: TableSnapshot): AggregateMemoryStats {
   return {
     activeThreads: t.count,

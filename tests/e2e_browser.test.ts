@@ -3,8 +3,11 @@
  * package (which `.ci/run` installs), driven by `playwright-core`, opens the
  * dashboard of `memstats serve` on a segment written by Bun and Deno
  * processes. A row appears for each live writer, values change between two
- * looks, a writer that exits disappears, the page fits a phone's width,
- * a removed segment shows the error banner, and no script error occurs.
+ * looks, a writer that exits disappears, a writer killed with SIGKILL
+ * disappears and is counted as a dead slot awaiting reclaim, a label with
+ * terminal escapes and U+202E shows them as U+FFFD, the charts span the
+ * history actually held, the page fits a phone's width, a removed segment
+ * shows the error banner, and no script error occurs.
  * Screenshots are saved as artifacts: `.test-results/dashboard.png` and
  * `.test-results/dashboard-phone.png`.
  *
@@ -32,10 +35,15 @@ const ARTIFACTS = `${ROOT}.test-results`;
 interface Dom {
   document: {
     querySelector(selector: string): { getAttribute(name: string): string | null } | null;
+    querySelectorAll(selector: string): ArrayLike<{ getAttribute(name: string): string | null }>;
     documentElement: { scrollWidth: number };
   };
   innerWidth: number;
 }
+
+// ESC, an OSC 52 clipboard write ended by BEL, CR, U+202E (right-to-left override), a CSI clear.
+const HOSTILE_LABEL = "k\x1b]52;c;ZXZpbA==\x07i\rl\u202El\x1b[2J";
+const HOSTILE_SHOWN = "k\ufffd]52;c;ZXZpbA==\ufffdi\ufffdl\ufffdl\ufffd[2J";
 
 describe("end to end: dashboard in Chromium", () => {
   it(
@@ -54,7 +62,8 @@ describe("end to end: dashboard in Chromium", () => {
         const bun = new Proc("bun", "diag_child.ts");
         const deno = new Proc("deno", "diag_child.ts");
         const brief = new Proc("bun", "diag_child.ts"); // exits half way
-        writers.push(bun, deno, brief);
+        const killed = new Proc("deno", "diag_child.ts"); // SIGKILLed half way
+        writers.push(bun, deno, brief, killed);
         await bun.send({
           op: "open",
           name,
@@ -62,6 +71,7 @@ describe("end to end: dashboard in Chromium", () => {
         });
         await deno.send({ op: "open", name, options: { create: false } });
         await brief.send({ op: "open", name, options: { create: false } });
+        await killed.send({ op: "open", name, options: { create: false } });
         const live = [
           {
             proc: bun,
@@ -77,6 +87,12 @@ describe("end to end: dashboard in Chromium", () => {
             proc: brief,
             label: "bun-brief",
             values: { arena_bytes: 1 * MiB, rss_bytes: 30 * MiB, requests: 2 },
+          },
+          {
+            proc: killed,
+            label: HOSTILE_LABEL,
+            shown: HOSTILE_SHOWN,
+            values: { arena_bytes: 2 * MiB, rss_bytes: 20 * MiB, requests: 40 },
           },
         ];
         const slots: number[] = [];
@@ -111,8 +127,8 @@ describe("end to end: dashboard in Chromium", () => {
         for (const [i, w] of live.entries()) {
           await page.waitForSelector(row(w.proc.pid, slots[i]), { timeout: 60_000 });
           const r = page.locator(row(w.proc.pid, slots[i]));
-          assert.equal(await r.getAttribute("data-label"), w.label);
-          assert.equal(await r.locator(".lbl").textContent(), w.label);
+          assert.equal(await r.getAttribute("data-label"), w.shown ?? w.label);
+          assert.equal(await r.locator(".lbl").textContent(), w.shown ?? w.label);
           assert.equal(await r.locator(".c.pid").textContent(), String(w.proc.pid));
           assert.equal(await r.locator(".c.tid").textContent(), await r.getAttribute("data-tid"));
           const arena = r.locator('[data-field="arena_bytes"]');
@@ -122,13 +138,14 @@ describe("end to end: dashboard in Chromium", () => {
             formatValue("arena_bytes", w.values.arena_bytes),
           );
         }
-        assert.equal(await page.locator(".row.slot").count(), 3);
+        assert.equal(await page.locator(".row.slot").count(), 4);
         assert.equal(await page.locator("#name").textContent(), name);
         assert.equal(await page.locator("#banner").isHidden(), true);
-        assert.match((await page.locator("#cap-text").textContent())!, /3 of 8 slots used \(38%\)/);
+        assert.match((await page.locator("#cap-text").textContent())!, /4 of 8 slots used \(50%\)/);
+        assert.equal(await page.locator("#dead").getAttribute("data-count"), "0");
+        assert.equal(await page.locator("#dead").textContent(), "0 dead slots awaiting reclaim");
+        assert.equal(await page.locator("#skipped").getAttribute("data-count"), "0");
         assert.equal(await page.locator(".chart").count(), 3);
-        assert.equal(await page.locator("h2").first().textContent(), "Totals \u00b7 last 10 minutes");
-        assert.equal(await page.locator(".ch-axis span").first().textContent(), "\u221210 min");
 
         // Two looks: the Bun writer's figures change, the page follows without reloading.
         const cell = (field: string) => page.locator(`${row(bun.pid, slots[0])} [data-field="${field}"]`);
@@ -157,15 +174,47 @@ describe("end to end: dashboard in Chromium", () => {
           "updated in place, not reloaded",
         );
         const total = page.locator('#total [data-field="requests"]');
-        assert.equal(await total.getAttribute("data-value"), String(2500 + 15 + 2));
+        assert.equal(await total.getAttribute("data-value"), String(2500 + 15 + 2 + 40));
 
         // A writer that exits: its row goes.
         await brief.close();
         await page.waitForSelector(row(brief.pid, slots[2]), { state: "detached", timeout: 30_000 });
-        assert.equal(await page.locator(".row.slot").count(), 2);
+        assert.equal(await page.locator(".row.slot").count(), 3);
 
-        // Let the chart collect a few points, then the screenshot artifact.
+        // A writer killed with SIGKILL (no exit hook runs): its row and its share of the totals go,
+        // and it is counted as a dead slot awaiting reclaim.
+        await killed.kill("SIGKILL");
+        await page.waitForSelector(row(killed.pid, slots[3]), { state: "detached", timeout: 30_000 });
+        await page.waitForSelector('#dead[data-count="1"]', { timeout: 30_000 });
+        assert.equal(await page.locator("#dead").textContent(), "1 dead slot awaiting reclaim");
+        assert.equal(await page.locator(".row.slot").count(), 2);
+        assert.equal(await total.getAttribute("data-value"), String(2500 + 15));
+        assert.match((await page.locator("#total .c.label").textContent())!, /^total \(2\)$/);
+
+        // The charts span the history held (seconds here), not a fixed 10 minutes with the data in a sliver.
         await page.waitForTimeout(3000);
+        const charts = await page.evaluate(() =>
+          Array.from((globalThis as unknown as Dom).document.querySelectorAll(".chart svg")).map((svg) => ({
+            from: Number(svg.getAttribute("data-from")),
+            to: Number(svg.getAttribute("data-to")),
+          }))
+        );
+        const lines = await page.locator(".chart .line").evaluateAll((els) =>
+          els.map((e) => (e as unknown as { getAttribute(n: string): string }).getAttribute("d"))
+        );
+        assert.equal(lines.length, 3);
+        for (const [i, d] of lines.entries()) {
+          const xs = [...d.matchAll(/[ML]([\d.]+) /g)].map((m) => Number(m[1]));
+          assert.ok(xs.length >= 3, `a line of several points: ${d}`);
+          assert.ok(
+            xs[0] < 60,
+            `the oldest point starts near the left edge, not in a sliver at the right: ${d}`,
+          );
+          assert.ok(Math.max(...xs) > 540, `the newest point is near the right edge: ${d}`);
+          assert.ok(charts[i].to - charts[i].from < 120_000, "the span is the history held, not 10 minutes");
+        }
+        assert.match((await page.locator(".ch-axis span").first().textContent())!, /^\u2212\d+ s$/);
+        assert.match((await page.locator("h2").first().textContent())!, /^Totals \u00b7 last \d+ s$/);
         mkdirSync(ARTIFACTS, { recursive: true });
         await page.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
         assert.ok(statSync(`${ARTIFACTS}/dashboard.png`).size > 10_000);

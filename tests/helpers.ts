@@ -9,6 +9,7 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { MemoryStatsRegistry } from "../mod.ts";
+import { arm64Wrapper } from "../scripts/arm64.ts";
 import { newWorker, type TestWorker } from "./fixtures/threads.ts";
 
 /** Absolute path of the repository root. */
@@ -28,18 +29,50 @@ export function nextRuntime(rt: Runtime): Runtime {
 /** Another runtime: the next in {@linkcode RUNTIMES}, so each runner pairs with a different one. */
 export const OTHER: Runtime = nextRuntime(HERE);
 
-/** Absolute path of a runtime binary from node_modules/.bin. */
-export function runtimeBin(rt: Runtime): string {
+/**
+ * Whether this test process runs under qemu-user (the bun-arm64 and
+ * deno-arm64 runners, scripts/arm64.ts): tests that repeat something many
+ * times repeat it fewer times there.
+ */
+export const EMULATED: boolean = process.env.MEMSTATS_TEST_ARCH === "arm64";
+
+/**
+ * Under emulation, a test repeated for each runtime's child runs only for
+ * the runner's own runtime (the other arm64 runner covers the other): the
+ * reason to skip it, or undefined.
+ */
+export function emulatedSkip(rt: Runtime): string | undefined {
+  return EMULATED && rt !== HERE ? `under emulation the ${rt}-arm64 runner covers ${rt}` : undefined;
+}
+
+/**
+ * Absolute path of a runtime binary from node_modules/.bin. When the child's
+ * environment `env` has MEMSTATS_TEST_ARCH=arm64 (the bun-arm64 and
+ * deno-arm64 runners set it in the emulated test process, so it is
+ * inherited), the wrapper running the arm64 build under qemu-user instead
+ * (scripts/arm64.ts): a child of an emulated process is emulated too.
+ */
+export function runtimeBin(rt: Runtime, env: Record<string, string | undefined> = process.env): string {
+  if (env.MEMSTATS_TEST_ARCH === "arm64" && (rt === "bun" || rt === "deno")) {
+    const wrapper = arm64Wrapper(rt);
+    if (!existsSync(wrapper)) throw new Error(`${wrapper} missing: run bun scripts/arm64.ts fetch`);
+    return wrapper;
+  }
   const p = `${ROOT}node_modules/.bin/${rt}`;
   if (!existsSync(p)) throw new Error(`${p} missing: run npm install`);
   return p;
 }
 
-/** argv to run a TypeScript file under a runtime. */
-export function runArgs(rt: Runtime, file: string, args: string[] = []): [string, string[]] {
+/** argv to run a TypeScript file under a runtime, in a child whose environment is `env`. */
+export function runArgs(
+  rt: Runtime,
+  file: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = process.env,
+): [string, string[]] {
   return rt === "deno"
-    ? [runtimeBin("deno"), ["run", "-A", file, ...args]]
-    : [runtimeBin(rt), [file, ...args]];
+    ? [runtimeBin("deno", env), ["run", "-A", file, ...args]]
+    : [runtimeBin(rt, env), [file, ...args]];
 }
 
 /** A segment name unique to this process and call. */
@@ -63,7 +96,7 @@ export function runFile(
   args: string[] = [],
   env: Record<string, string | undefined> = {},
 ): { status: number | null; signal: string | null; stdout: string; stderr: string } {
-  const [cmd, argv] = runArgs(rt, file, args);
+  const [cmd, argv] = runArgs(rt, file, args, { ...process.env, ...env });
   const r = spawnSync(cmd, argv, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 120_000 });
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
@@ -82,7 +115,7 @@ export class Child {
 
   constructor(rt: Runtime, env: Record<string, string | undefined> = {}, fixture = "child.ts") {
     this.runtime = rt;
-    const [cmd, argv] = runArgs(rt, `${ROOT}tests/fixtures/${fixture}`);
+    const [cmd, argv] = runArgs(rt, `${ROOT}tests/fixtures/${fixture}`, [], { ...process.env, ...env });
     this.proc = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     this.exited = new Promise((resolve) => this.proc.on("exit", (code, signal) => resolve({ code, signal })));
     this.proc.stderr!.on("data", (d) => (this.stderr += d));

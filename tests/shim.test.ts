@@ -6,13 +6,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { renderShimModule } from "../scripts/embed_shim.ts";
 import { SHIM_SOURCE } from "../src/ffi/shim_source.ts";
-import { cachedLibraryName } from "../src/ffi/locate.ts";
-import { ROOT, runArgs, runFile, type Runtime, uniqueName } from "./helpers.ts";
+import { cachedLibraryName, shimCompileArgs } from "../src/ffi/locate.ts";
+import { HERE, ROOT, runArgs, runFile, type Runtime, uniqueName } from "./helpers.ts";
 
 const PROBE = `${ROOT}tests/fixtures/open_default.ts`;
 
@@ -66,6 +66,32 @@ describe("native shim", () => {
     }
   });
 
+  it("a cross compiler in CC is a SHIM error naming it, and a cached library for another CPU is rebuilt", {
+    skip: spawnSync("aarch64-linux-gnu-gcc", ["--version"]).status === 0 || process.arch !== "x64"
+      ? false
+      : "needs x86-64 and aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)",
+  }, () => {
+    const cache = mkdtempSync(`${tmpdir()}/memstats-cross-`);
+    try {
+      const env = { XDG_CACHE_HOME: cache, MEMSTATS_SHIM_PATH: "", MEMSTATS_SHIM_PREBUILT: "0" };
+      const cross = runFile(HERE, PROBE, [uniqueName("cross")], { ...env, CC: "aarch64-linux-gnu-gcc" });
+      assert.match(
+        cross.stdout,
+        /^SHIM .*CC=aarch64-linux-gnu-gcc is built for arm64, not for this x86-64 process/m,
+      );
+      assert.deepEqual(readdirSync(`${cache}/memstats-shm`), [], "the arm64 library is not cached as ours");
+      // An arm64 library left under our cache name by an older version: found out and rebuilt.
+      const lib = `${cache}/memstats-shm/${cachedLibraryName()}`;
+      spawnSync("aarch64-linux-gnu-gcc", shimCompileArgs(`${ROOT}native/memstats_shim.c`, lib), {
+        encoding: "utf8",
+      });
+      chmodSync(lib, 0o500);
+      assert.equal(runFile(HERE, PROBE, [uniqueName("cross")], env).stdout.trim(), "OK");
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
   it("MEMSTATS_SHIM_PATH wins, and a cache directory others can write is refused", () => {
     const cache = mkdtempSync(`${tmpdir()}/memstats-cache-`);
     try {
@@ -97,6 +123,60 @@ describe("native shim", () => {
       assert.match(shared.stdout, /^SHIM the shim cache directory .* is writable by other users/);
     } finally {
       rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The values of a C enum's members with `prefix`, in the order written (implicit values counted). */
+function cEnum(source: string, prefix: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const body of source.matchAll(/enum\s*\{([^}]*)\}/g)) {
+    let next = 0;
+    for (const raw of body[1].replace(/\/\*[\s\S]*?\*\//g, "").split(",")) {
+      const m = /^\s*([A-Z_][A-Z0-9_]*)\s*(?:=\s*(\d+))?\s*$/.exec(raw);
+      if (!m) continue;
+      const value = m[2] !== undefined ? Number(m[2]) : next;
+      if (m[1].startsWith(prefix)) out.set(m[1], value);
+      next = value + 1;
+    }
+  }
+  return out;
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+describe("the scan's request block", () => {
+  it("src/reader.ts (IO, R, SCAN_*) and native/reference/shim_reader.c mirror the shim's enums", async () => {
+    const reader = await import("../src/reader.ts");
+    const shimC = readFileSync(`${ROOT}native/memstats_shim.c`, "utf8");
+    const io = cEnum(shimC, "IO_");
+    const r = cEnum(shimC, "R_");
+    const scan = cEnum(shimC, "SCAN_");
+    assert.ok(io.size > 15 && r.size > 10 && scan.size >= 7, "the shim's enums were found");
+    for (const [k, v] of Object.entries(reader.IO)) {
+      const c = k === "skipped" ? "IO_SKIPPED" : k === "maxRecords" ? "IO_MAX_RECORDS" : `IO_${snake(k)}`;
+      assert.equal(io.get(c), v, `${c} is ${io.get(c)} in the shim, ${v} in src/reader.ts`);
+    }
+    for (const [k, v] of Object.entries(reader.R)) {
+      const c = k === "pidNamespace"
+        ? "R_NS"
+        : k === "registeredAt"
+        ? "R_REGISTERED"
+        : k === "updatedAt"
+        ? "R_UPDATED"
+        : k === "values"
+        ? "R_FIXED"
+        : `R_${snake(k)}`;
+      assert.equal(r.get(c), v, `${c} is ${r.get(c)} in the shim, ${v} in src/reader.ts`);
+    }
+    for (const [name, value] of scan) {
+      assert.equal((reader as Record<string, unknown>)[name], value, `${name} in src/reader.ts`);
+    }
+    const mirror = readFileSync(`${ROOT}native/reference/shim_reader.c`, "utf8");
+    for (const [prefix, table] of [["IO_", io], ["R_", r]] as const) {
+      for (const [name, value] of cEnum(mirror, prefix)) {
+        assert.equal(value, table.get(name), `${name} in shim_reader.c`);
+      }
     }
   });
 });

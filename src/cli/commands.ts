@@ -58,7 +58,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: "serve",
-    synopsis: "[name] [--host address] [--port port] [--allow-foreign]",
+    synopsis: "[name] [--host address] [--port port] [--allow-host names] [--totals-only] [--allow-foreign]",
     summary: "HTTP server: Prometheus /metrics, JSON /api/snapshot and a live dashboard.",
     details: "Attaches read-only and serves /metrics (the show --prom exposition, OpenMetrics 1.0\n" +
       "when the Accept header asks for it), /api/snapshot (the show --json document) and a\n" +

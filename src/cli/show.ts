@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { snapshotJson, takeSnapshot } from "../report.ts";
-import { renderProm } from "../report_prom.ts";
+import { promChunks, promSegment } from "../report_prom.ts";
 import { ANSI, PLAIN, renderReport, SORT_KEYS, type Style } from "../report_text.ts";
 import { type OptionSpec, type Parsed, UsageError } from "./args.ts";
 import { out } from "./io.ts";
@@ -56,9 +56,13 @@ export function show(args: Parsed): number {
   const reg = openReadOnly(name, o["allow-foreign"] === true);
   try {
     checkSort("show", o.sort as string | undefined, reg.fields);
+    if (o.prom) {
+      // Streamed from the read's columns: no record objects, no whole-body string, whatever the table's size.
+      for (const chunk of promChunks([promSegment(reg)])) out(chunk);
+      return 0;
+    }
     const snap = takeSnapshot(reg);
     if (o.json) out(JSON.stringify(snapshotJson(snap), null, 2) + "\n");
-    else if (o.prom) out(renderProm([snap]));
     else {out(
         renderReport(snap, { sort: o.sort as string | undefined, style: stdoutStyle() }).join("\n") + "\n",
       );}

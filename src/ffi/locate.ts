@@ -23,7 +23,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import process from "node:process";
@@ -169,6 +179,31 @@ function assertMayRun(cmd: string): void {
   throw new NotCapable(`Requires run access to "${cmd}", run again with the --allow-run flag`);
 }
 
+/** ELF `e_machine` of the CPUs the shim is built for here, by `process.arch`. */
+const ELF_MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183 };
+const MACHINE_NAME: Readonly<Record<number, string>> = { 62: "x86-64", 183: "arm64", 3: "x86", 40: "arm" };
+
+/**
+ * Why the library at `path` cannot run in this process (it is built for
+ * another CPU), or undefined. A compiler named by `CC` may be a cross
+ * compiler; a library for another CPU fails to load with a misleading
+ * "no such file".
+ */
+function wrongMachine(path: string): string | undefined {
+  const want = ELF_MACHINE[process.arch];
+  if (want === undefined || process.platform !== "linux") return undefined;
+  const head = new Uint8Array(20);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, head, 0, 20, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const machine = head[18] | (head[19] << 8);
+  return machine === want ? undefined : `built for ${MACHINE_NAME[machine] ?? `ELF machine ${machine}`}, ` +
+    `not for this ${MACHINE_NAME[want]} process`;
+}
+
 function compile(dir: string, target: string, cc: string): void {
   assertMayRun(cc);
   const id = `${process.pid}-${nonce()}`;
@@ -177,6 +212,13 @@ function compile(dir: string, target: string, cc: string): void {
   try {
     writeFileSync(src, SHIM_SOURCE, { flag: "wx", mode: 0o600 });
     execFileSync(cc, shimCompileArgs(src, tmp), { stdio: ["ignore", "pipe", "pipe"] });
+    const wrong = wrongMachine(tmp);
+    if (wrong) {
+      throw new MemstatsError(
+        "SHIM",
+        `the shim built with CC=${cc} is ${wrong}; unset CC, or point it at a compiler for ${process.arch}`,
+      );
+    }
     chmodSync(tmp, 0o500); // gcc honours the umask, which may let the group write
     renameSync(tmp, target); // atomic: a concurrent loader sees all or nothing
   } finally {
@@ -289,7 +331,14 @@ export function* shimCandidates(
   const home = env("XDG_CACHE_HOME") || env("HOME");
   ensurePrivateDir(dir, home !== undefined && home !== "", CACHE_FIX);
   if (existsSync(target)) {
-    yield { kind: "library", origin: "cache", file: openTrusted(target, "the cached shim", CACHE_FIX) };
+    // A library another CPU's compiler left here (an earlier CC pointing at a cross compiler) is rebuilt.
+    const wrong = mayRead(target) ? wrongMachine(target) : undefined;
+    if (wrong) {
+      notes.push(`cache: ${target} is ${wrong}; rebuilding it`);
+      rmSync(target, { force: true });
+    } else {
+      yield { kind: "library", origin: "cache", file: openTrusted(target, "the cached shim", CACHE_FIX) };
+    }
   }
 
   const embedded = usePrebuilt ? EMBEDDED_PREBUILT[tag] : undefined;

@@ -17,6 +17,7 @@ import type {
 // Only the parts of Bun's globals used here, so the module type-checks under Deno and tsc.
 interface BunGlobal {
   isMainThread: boolean;
+  gc(force: boolean): void;
   serve(options: {
     hostname: string;
     port: number;
@@ -56,6 +57,9 @@ export function bunRuntime(): Runtime {
       const t = setInterval(fn, ms) as unknown as { unref(): void };
       t.unref();
       return () => clearInterval(t as unknown as number);
+    },
+    collectGarbage(): void {
+      B.gc(true);
     },
     memoryUsage(): RuntimeMemory {
       jsc ??= (import.meta as unknown as { require(id: string): BunJsc }).require("bun:jsc");

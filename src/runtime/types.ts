@@ -81,6 +81,12 @@ export interface Runtime {
   /** This JS thread's memory figures (see {@linkcode RuntimeMemory}). */
   memoryUsage(): RuntimeMemory;
   /**
+   * Collect garbage now, where the runtime's collector lets large dead
+   * buffers pile up (Bun); absent where it keeps up by itself. For callers
+   * that just dropped a lot of memory at once.
+   */
+  collectGarbage?(): void;
+  /**
    * Call `fn` on every delivery of `signal` to the process, instead of its
    * default action. The listener never keeps the process alive; the returned
    * function removes it. Main thread only.

@@ -1,24 +1,15 @@
 /**
- * The dashboard of `memstats serve`: one HTML page, its stylesheet and its
- * script, kept here as strings so that they ship inside the package (a JSR
- * package delivers modules only) and the page works offline: no CDN, no
- * framework, no charting library; the charts are plain SVG.
+ * The dashboard of `memstats serve`: its HTML page and stylesheet, kept
+ * here as strings so that they ship inside the package (a JSR package
+ * delivers modules only) and the page works offline: no CDN, no framework,
+ * no charting library; the charts are plain SVG. The script is the module
+ * `web/dashboard.ts`, bundled into `./dashboard_script.ts` by
+ * `scripts/embed_dashboard.ts`; its module documentation lists the
+ * elements it fills and the hooks tests use.
  *
- * The script polls `/api/snapshot` once a second (the `show --json`
- * document, or a 503 with `{error}` while the segment is down) and
- * `/api/history` once at load for the totals of the last minutes. Every
- * text that comes from the segment (labels above all) is set with
- * `textContent`, never parsed as HTML; the server's Content-Security-Policy
- * allows only these same-origin files.
- *
- * Everything below is ASCII (entities in the HTML, `\u` escapes in script
- * strings): Bun's transpiler rewrites other characters in a template
- * literal as `\u` escapes, which `String.raw` would then keep literally.
- *
- * Test hooks: each slot row is `.row.slot` with `data-thread`, `data-slot`,
- * `data-pid`, `data-tid` and `data-label`; each of its field cells has
- * `data-field` and `data-value` (the exact value); the error banner is
- * `#banner` with `data-code`; the overflow warning is `#warning`.
+ * Everything below is ASCII (entities in the HTML): Bun's transpiler
+ * rewrites other characters in a template literal as `\u` escapes, which
+ * `String.raw` would then keep literally.
  *
  * @module
  */
@@ -46,14 +37,16 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
   <div id="warning" class="banner warn" role="status" hidden></div>
   <section class="summary">
     <div class="capacity">
-      <div class="meter" aria-hidden="true"><div id="cap-fill" class="meter-fill"></div></div>
+      <div class="meter" aria-hidden="true"><div id="cap-fill" class="meter-fill"></div><div id="cap-dead" class="meter-dead"></div></div>
       <span id="cap-text" class="num">capacity: &hellip;</span>
     </div>
+    <span id="dead" class="count num" data-count="0"></span>
+    <span id="skipped" class="count num" data-count="0"></span>
     <span id="counters" class="muted num"></span>
     <span id="meta" class="muted"></span>
   </section>
-  <h2>Totals <span class="muted">&middot; last 10 minutes</span></h2>
-  <section id="charts" class="charts" aria-label="Totals over the last 10 minutes"></section>
+  <h2>Totals <span class="muted">&middot; <span id="span">last 10 minutes</span></span></h2>
+  <section id="charts" class="charts" aria-label="Totals over the last minutes"></section>
   <h2>Active slots <span class="muted">&middot; value / peak, bar: value against peak</span></h2>
   <section class="table" aria-label="Active slots">
     <div class="grid">
@@ -61,6 +54,7 @@ export const DASHBOARD_HTML: string = String.raw`<!doctype html>
       <div id="rows"></div>
       <div id="total" class="row total"></div>
     </div>
+    <p id="omitted" class="empty" hidden></p>
     <p id="empty" class="empty" hidden>No active slots: no process is writing to this segment right now.</p>
   </section>
 </main>
@@ -117,8 +111,11 @@ h2 { font-size: .8rem; font-weight: 600; text-transform: uppercase; letter-spaci
 h2 .muted { font-weight: 400; text-transform: none; letter-spacing: 0; }
 .summary { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem 1.75rem; margin: 0 0 1rem; }
 .capacity { display: flex; align-items: center; gap: .6rem; }
-.meter { width: 9rem; height: .5rem; border-radius: 4px; background: var(--track); overflow: hidden; }
+.meter { width: 9rem; height: .5rem; border-radius: 4px; background: var(--track); overflow: hidden; display: flex; }
 .meter-fill { height: 100%; width: 0; background: var(--ok); transition: width .4s ease; }
+.meter-dead { height: 100%; width: 0; background: var(--muted); opacity: .6; transition: width .4s ease; }
+.count { color: var(--muted); }
+.count.attn { color: var(--warn); font-weight: 600; }
 .meter-fill.high { background: var(--warn); }
 .meter-fill.full { background: var(--err); }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: .75rem; margin: 0 0 1rem; }
@@ -186,322 +183,4 @@ footer {
   .row.total .c.pid, .row.total .c.tid, .row.total .c.age { display: none; }
   footer { padding: 0 .9rem 1.25rem; }
 }
-`;
-
-/** The script. */
-export const DASHBOARD_JS: string = String.raw`"use strict";
-(function () {
-  var WINDOW_MS = 10 * 60 * 1000;
-  var POLL_MS = 1000;
-  var SVGNS = "http://www.w3.org/2000/svg";
-  var W = 600, H = 100;
-  var $ = function (id) { return document.getElementById(id); };
-  var history = [];
-  var fields = [];
-  var rows = new Map();
-  var charts = new Map();
-  var lastOk = null;
-
-  // The same units as the memstats CLI (src/report_text.ts).
-  function isByteField(f) { return /bytes|rss|heap|external|arena|memory/i.test(f); }
-  function three(v) { return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2); }
-  function scaled(n, base, units) {
-    var v = n / base, u = 0;
-    while (v >= base && u < units.length - 1) { v /= base; u++; }
-    return three(v) + units[u];
-  }
-  function formatBytes(n) {
-    if (!isFinite(n)) return String(n);
-    return n < 1024 ? n + "B" : scaled(n, 1024, ["K", "M", "G", "T", "P"]);
-  }
-  function formatCount(n) {
-    if (!isFinite(n) || n < 1000) return String(n);
-    return scaled(n, 1000, ["k", "M", "G", "T", "P"]);
-  }
-  function formatValue(f, n) {
-    if (typeof n !== "number") return "\u2013"; // JSON has no NaN: a garbage value arrives as null
-    return isByteField(f) ? formatBytes(n) : formatCount(n);
-  }
-  function formatAge(ms) {
-    var s = Math.max(0, ms) / 1000;
-    if (s < 10) return s.toFixed(1) + "s";
-    if (s < 60) return Math.floor(s) + "s";
-    var m = Math.floor(s / 60);
-    if (m < 60) return m + "m" + String(Math.floor(s % 60)).padStart(2, "0") + "s";
-    var h = Math.floor(m / 60);
-    if (h < 24) return h + "h" + String(m % 60).padStart(2, "0") + "m";
-    return Math.floor(h / 24) + "d" + String(h % 24).padStart(2, "0") + "h";
-  }
-  function heading(f) { return f.replace(/_bytes$/, "").replace(/_/g, " "); }
-  function clock(t) { return new Date(t).toLocaleTimeString([], { hour12: false }); }
-
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-  function svg(tag, cls) {
-    var e = document.createElementNS(SVGNS, tag);
-    if (cls) e.setAttribute("class", cls);
-    return e;
-  }
-  function setText(e, t) { if (e.textContent !== t) e.textContent = t; }
-
-  function setStatus(kind, text) {
-    $("status").className = "pill " + kind;
-    setText($("status-text"), text);
-  }
-
-  function showBanner(code, text) {
-    var b = $("banner");
-    b.hidden = false;
-    b.dataset.code = code;
-    setText(b, text);
-    $("main").classList.add("stale");
-  }
-  function hideBanner() {
-    var b = $("banner");
-    b.hidden = true;
-    delete b.dataset.code;
-    $("main").classList.remove("stale");
-  }
-
-  // ---- layout for a field list
-  function cell(cls, name, text) {
-    var c = el("div", "c " + cls, text);
-    if (name) c.dataset.name = name;
-    return c;
-  }
-  function setFields(list) {
-    fields = list.slice();
-    document.documentElement.style.setProperty("--fields", String(Math.max(1, fields.length)));
-    var head = $("head");
-    head.replaceChildren(cell("label", "", "label"), cell("pid", "", "pid"), cell("tid", "", "tid"));
-    fields.forEach(function (f) { head.append(cell("field", "", heading(f))); });
-    head.append(cell("age", "", "age"));
-    rows.forEach(function (r) { r.node.remove(); });
-    rows.clear();
-    var box = $("charts");
-    box.replaceChildren();
-    charts.clear();
-    fields.forEach(function (f) {
-      var card = el("div", "chart");
-      card.dataset.field = f;
-      var top = el("div", "ch-head");
-      var now = el("span", "ch-now num", "\u2013");
-      top.append(el("span", "ch-name", heading(f)), now);
-      var body = el("div", "ch-body");
-      var s = svg("svg");
-      s.setAttribute("viewBox", "0 0 " + W + " " + H);
-      s.setAttribute("preserveAspectRatio", "none");
-      s.setAttribute("aria-hidden", "true");
-      var grid = svg("path", "gridline");
-      grid.setAttribute("d", "M0 " + H / 2 + "H" + W);
-      var area = svg("path", "area");
-      var line = svg("path", "line");
-      s.append(grid, area, line);
-      var max = el("span", "ch-max num", "");
-      body.append(s, max);
-      var axis = el("div", "ch-axis");
-      axis.append(el("span", "", "\u221210 min"), el("span", "", "\u22125 min"), el("span", "", "now"));
-      card.append(top, body, axis);
-      box.append(card);
-      charts.set(f, { now: now, area: area, line: line, max: max });
-    });
-  }
-
-  // ---- slot rows
-  function fieldCell(f) {
-    var c = cell("field", heading(f));
-    c.dataset.field = f;
-    var nums = el("div", "nums");
-    var v = el("span", "v");
-    var pk = el("span", "pk");
-    nums.append(v, pk);
-    var bar = el("div", "bar");
-    var fill = el("div", "fill");
-    bar.append(fill);
-    c.append(nums, bar);
-    return { node: c, v: v, pk: pk, fill: fill };
-  }
-  function makeRow(s) {
-    var node = el("div", "row slot new");
-    var label = cell("label", "");
-    var lbl = el("span", "lbl");
-    var sub = el("span", "sub");
-    label.append(lbl, sub);
-    var pid = cell("pid", "pid"), tid = cell("tid", "tid"), age = cell("age", "age");
-    node.append(label, pid, tid);
-    var cells = fields.map(function (f) { var fc = fieldCell(f); node.append(fc.node); return fc; });
-    node.append(age);
-    setTimeout(function () { node.classList.remove("new"); }, 1200);
-    return { node: node, lbl: lbl, sub: sub, pid: pid, tid: tid, age: age, cells: cells };
-  }
-  function updateRow(r, s, takenAt) {
-    var d = r.node.dataset;
-    d.thread = String(s.threadId);
-    d.slot = String(s.slot);
-    d.pid = String(s.pid);
-    d.tid = String(s.tid);
-    d.label = s.label;
-    setText(r.lbl, s.label === "" ? "(no label)" : s.label);
-    r.lbl.classList.toggle("none", s.label === "");
-    setText(r.sub, "slot " + s.slot + " \u00b7 id " + s.threadId);
-    setText(r.pid, String(s.pid));
-    setText(r.tid, String(s.tid));
-    setText(r.age, formatAge(takenAt - s.updatedAt));
-    fields.forEach(function (f, i) {
-      var c = r.cells[i], v = s.values[f], p = s.peaks[f];
-      c.node.dataset.value = String(v);
-      c.node.dataset.peak = String(p);
-      setText(c.v, formatValue(f, v));
-      setText(c.pk, "/ " + formatValue(f, p));
-      var pct = p > 0 ? Math.max(0, Math.min(100, (100 * v) / p)) : 0;
-      c.fill.style.width = pct.toFixed(1) + "%";
-      c.node.title = heading(f) + ": " + v + " now, peak " + p + " (" + pct.toFixed(0) + "% of peak)";
-    });
-  }
-  function renderRows(doc) {
-    var seen = new Set();
-    var box = $("rows");
-    doc.slots.forEach(function (s) {
-      var key = s.threadId + ":" + s.pid;
-      seen.add(key);
-      var r = rows.get(key);
-      if (!r) { r = makeRow(s); rows.set(key, r); }
-      updateRow(r, s, doc.takenAt);
-      box.append(r.node); // keeps slot order
-    });
-    rows.forEach(function (r, key) {
-      if (!seen.has(key)) { r.node.remove(); rows.delete(key); }
-    });
-    $("empty").hidden = doc.slots.length > 0;
-    var total = $("total");
-    total.replaceChildren(cell("label", "", "total (" + doc.activeThreads + ")"), cell("pid", ""), cell("tid", ""));
-    fields.forEach(function (f) {
-      var c = cell("field", heading(f));
-      c.dataset.field = f;
-      c.dataset.value = String(doc.totals[f]);
-      c.append(el("div", "nums", formatValue(f, doc.totals[f])));
-      total.append(c);
-    });
-    total.append(cell("age", ""));
-  }
-
-  // ---- charts
-  function renderCharts(now) {
-    var from = now - WINDOW_MS;
-    while (history.length > 0 && history[0].t < from - 5000) history.shift();
-    fields.forEach(function (f) {
-      var ch = charts.get(f);
-      var pts = history.filter(function (p) { return p.t >= from; });
-      var max = 0;
-      pts.forEach(function (p) { if (p.totals && p.totals[f] > max) max = p.totals[f]; });
-      var top = max > 0 ? max * 1.15 : 1;
-      var x = function (t) { return ((t - from) / WINDOW_MS) * W; };
-      var y = function (v) { return H - (v / top) * H; };
-      var line = "", area = "", seg = [];
-      var flush = function () {
-        if (seg.length === 0) return;
-        if (seg.length === 1) seg.push([seg[0][0] + 1, seg[0][1]]);
-        line += "M" + seg.map(function (q) { return q[0].toFixed(1) + " " + q[1].toFixed(1); }).join("L");
-        area += "M" + seg[0][0].toFixed(1) + " " + H + "L" +
-          seg.map(function (q) { return q[0].toFixed(1) + " " + q[1].toFixed(1); }).join("L") +
-          "L" + seg[seg.length - 1][0].toFixed(1) + " " + H + "Z";
-        seg = [];
-      };
-      pts.forEach(function (p) {
-        if (!p.totals || typeof p.totals[f] !== "number") { flush(); return; }
-        seg.push([x(p.t), y(p.totals[f])]);
-      });
-      flush();
-      ch.line.setAttribute("d", line);
-      ch.area.setAttribute("d", area);
-      setText(ch.max, max > 0 ? "max " + formatValue(f, max) : "");
-      var last = pts.length > 0 ? pts[pts.length - 1] : null;
-      setText(ch.now, last && last.totals ? formatValue(f, last.totals[f]) : "\u2013");
-    });
-  }
-
-  // ---- one snapshot
-  function showSnapshot(doc) {
-    lastOk = doc.takenAt;
-    hideBanner();
-    setStatus("ok", "live");
-    document.title = doc.name + " \u00b7 memstats";
-    setText($("name"), doc.name);
-    if (doc.fields.join(",") !== fields.join(",")) setFields(doc.fields);
-    var pct = Math.round((100 * doc.activeThreads) / doc.capacity);
-    setText($("cap-text"), "capacity: " + doc.activeThreads + " of " + doc.capacity + " slots used (" + pct + "%)");
-    var fill = $("cap-fill");
-    fill.style.width = Math.min(100, pct) + "%";
-    fill.className = "meter-fill" + (pct >= 100 ? " full" : pct >= 80 ? " high" : "");
-    setText($("counters"), doc.overflowCount + " refused \u00b7 " + doc.reclaimedCount + " reclaimed");
-    setText($("meta"), "layout " + doc.layoutVersion + " \u00b7 created by pid " + doc.creatorPid + " " +
-      formatAge(doc.takenAt - doc.createdAt) + " ago");
-    var warn = $("warning");
-    if (doc.overflowCount > 0) {
-      var n = doc.overflowCount;
-      warn.hidden = false;
-      setText(warn, "warning: " + n + " registration" + (n === 1 ? " was" : "s were") +
-        " refused because the table is full (capacity " + doc.capacity + "); those threads are not tracked. " +
-        "Recreate " + doc.name + " with capacity " + doc.suggestedCapacity + " (open option \u0060capacity\u0060).");
-    } else {
-      warn.hidden = true;
-    }
-    history.push({ t: doc.takenAt, totals: doc.totals });
-    renderRows(doc);
-    renderCharts(doc.takenAt);
-    setText($("updated"), "updated " + clock(doc.takenAt));
-  }
-
-  function staleNote() {
-    return lastOk === null ? "" : " The figures below are the last ones read, at " + clock(lastOk) + ".";
-  }
-
-  function showDown(body) {
-    var e = body.error || { code: "IO", message: "unknown error" };
-    setStatus("err", "segment unavailable");
-    if (body.name) setText($("name"), body.name);
-    showBanner(e.code, "Segment " + (body.name || "") + " is unavailable: " + e.message + " [" + e.code + "]. " +
-      "Retrying every second." + staleNote());
-    history.push({ t: body.takenAt || Date.now(), totals: null });
-    renderCharts(Date.now());
-    setText($("updated"), "checked " + clock(Date.now()));
-  }
-
-  function showUnreachable(err) {
-    setStatus("err", "server unreachable");
-    showBanner("UNREACHABLE", "Cannot reach memstats serve at " + location.host + " (" +
-      (err && err.message ? err.message : String(err)) + "). Retrying every second." + staleNote());
-  }
-
-  async function poll() {
-    var started = Date.now();
-    try {
-      var res = await fetch("/api/snapshot", { cache: "no-store" });
-      var body = await res.json();
-      if (res.ok) showSnapshot(body);
-      else showDown(body);
-    } catch (err) {
-      showUnreachable(err);
-    }
-    setTimeout(poll, Math.max(100, POLL_MS - (Date.now() - started)));
-  }
-
-  async function start() {
-    try {
-      var res = await fetch("/api/history", { cache: "no-store" });
-      if (res.ok) {
-        var h = await res.json();
-        history = h.points || [];
-        if (h.fields && h.fields.length) setFields(h.fields);
-      }
-    } catch (err) { /* the first poll reports it */ }
-    poll();
-  }
-
-  start();
-})();
 `;

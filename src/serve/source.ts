@@ -15,16 +15,22 @@
  * itself when the segment comes back.
  *
  * The check is a `stat` and a 48-byte `pread` of the file, both read-only.
- * A truncation landing between the check and the read is not caught; the
- * window is a few microseconds.
+ * A truncation landing between the check and the read is caught by the
+ * shim's read guard, which reports it instead of faulting.
+ *
+ * The table itself is read at most once per sample tick (a second): each
+ * read becomes a {@linkcode Frame}, an immutable copy of the live rows that
+ * every request of that second renders from, however long its response
+ * takes to send. A request checks the file first, so a removed or replaced
+ * segment is noticed at once, not a second later.
  *
  * @module
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { MemstatsError } from "../errors.ts";
 import { validateSegmentName } from "../names.ts";
-import { MemoryStatsRegistry } from "../registry.ts";
-import { type Snapshot, takeSnapshot } from "../report.ts";
+import { MemoryStatsRegistry, type SegmentInfo } from "../registry.ts";
+import type { TableSnapshot } from "../table.ts";
 
 /** Bytes of the header that never change once a segment is ready: magic to totalSize. */
 const IMMUTABLE_HEADER = 48;
@@ -37,9 +43,28 @@ export interface SourceError {
   readonly message: string;
 }
 
-/** The segment at one moment: readable with a snapshot, or down with the reason. */
+/**
+ * One read of the segment, kept unchanged while responses render from it:
+ * the segment's facts and a copy of the live rows (only the totals and
+ * counts when per-slot rows are off).
+ */
+export interface Frame {
+  /** Increases with every read of this source. */
+  readonly id: number;
+  /** The segment's facts. */
+  readonly info: Pick<
+    SegmentInfo,
+    "name" | "layoutVersion" | "capacity" | "fields" | "kinds" | "createdAt" | "creatorPid"
+  >;
+  /** The read: `count` live rows, totals and counts (rows empty when `perSlot` is false). */
+  readonly table: TableSnapshot;
+  /** Whether the rows were read (false: `--totals-only`). */
+  readonly perSlot: boolean;
+}
+
+/** The segment at one moment: readable with a frame, or down with the reason. */
 export type SourceState =
-  | { readonly up: true; readonly snapshot: Snapshot }
+  | { readonly up: true; readonly frame: Frame }
   | {
     readonly up: false;
     readonly name: string;
@@ -66,6 +91,10 @@ export interface SourceOptions {
   readonly historySize?: number;
   /** Called when the segment goes down, comes back, or is replaced. */
   readonly onChange?: (state: SourceState, previous: SourceState | undefined) => void;
+  /** Read the rows of every slot (default true); false: totals and counts only, for very large tables. */
+  readonly perSlot?: boolean;
+  /** Time budget of one read of the table, ms (default 3000); slots not reached count as skipped. */
+  readonly readBudgetMs?: number;
 }
 
 function path(name: string): string {
@@ -111,6 +140,70 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   return a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** A copy of the first `count` rows of a read, independent of the reader's reused columns. */
+function copyTable(t: TableSnapshot): TableSnapshot {
+  const n = t.count;
+  const c = (a: Float64Array) => a.slice(0, n);
+  return {
+    fields: t.fields,
+    kinds: t.kinds,
+    count: n,
+    slot: c(t.slot),
+    ownerId: c(t.ownerId),
+    pid: c(t.pid),
+    tid: c(t.tid),
+    pidNamespace: c(t.pidNamespace),
+    registeredAt: c(t.registeredAt),
+    updatedAt: c(t.updatedAt),
+    values: t.values.map(c),
+    peaks: t.peaks.map(c),
+    labels: t.labels.slice(0, n),
+    totals: t.totals.slice(),
+    deadSlots: t.deadSlots,
+    skippedSlots: t.skippedSlots,
+    overflowCount: t.overflowCount,
+    reclaimedCount: t.reclaimedCount,
+    takenAt: t.takenAt,
+  };
+}
+
+const NO_ROWS = new Float64Array(0);
+
+/** Totals and counts only: no labels decoded, no rows kept. */
+function totalsTable(reg: MemoryStatsRegistry): TableSnapshot {
+  const takenAt = Date.now();
+  const a = reg.aggregateStats();
+  const fields = reg.fields;
+  return {
+    fields,
+    kinds: reg.fieldKinds,
+    count: a.activeThreads,
+    slot: NO_ROWS,
+    ownerId: NO_ROWS,
+    pid: NO_ROWS,
+    tid: NO_ROWS,
+    pidNamespace: NO_ROWS,
+    registeredAt: NO_ROWS,
+    updatedAt: NO_ROWS,
+    values: fields.map(() => NO_ROWS),
+    peaks: fields.map(() => NO_ROWS),
+    labels: [],
+    totals: Float64Array.from(fields, (f) => a.totals[f]),
+    deadSlots: a.deadSlots,
+    skippedSlots: a.skippedSlots,
+    overflowCount: a.overflowCount,
+    reclaimedCount: a.reclaimedCount,
+    takenAt,
+  };
+}
+
+/** The totals of a frame as a record. */
+export function frameTotals(f: Frame): Record<string, number> {
+  const out: Record<string, number> = {};
+  f.info.fields.forEach((name, j) => (out[name] = f.table.totals[j]));
+  return out;
+}
+
 interface Attached {
   readonly reg: MemoryStatsRegistry;
   readonly ino: number;
@@ -126,7 +219,7 @@ interface Attached {
  * import { SegmentSource } from "./source.ts";
  * const source = new SegmentSource("/memstats-1000");
  * const state = source.read();
- * console.log(state.up ? state.snapshot.activeThreads : state.error.message);
+ * console.log(state.up ? state.frame.table.count : state.error.message);
  * source.close();
  * ```
  */
@@ -136,7 +229,11 @@ export class SegmentSource {
   readonly #allowForeign: boolean;
   readonly #historySize: number;
   readonly #onChange: SourceOptions["onChange"];
+  readonly #perSlot: boolean;
+  readonly #budget: number;
   #attached: Attached | undefined;
+  #frames = 0;
+  #lastReadMs = 0;
   #state: SourceState | undefined;
   #history: HistoryPoint[] = [];
   #fields: readonly string[] = [];
@@ -148,6 +245,27 @@ export class SegmentSource {
     this.#allowForeign = options.allowForeign === true;
     this.#historySize = options.historySize ?? 600;
     this.#onChange = options.onChange;
+    this.#perSlot = options.perSlot !== false;
+    this.#budget = options.readBudgetMs ?? 3000;
+  }
+
+  /** How long the last read of the table took, ms. */
+  get lastReadMs(): number {
+    return this.#lastReadMs;
+  }
+
+  /**
+   * How long to wait before the next sample: a second, or five times the
+   * last read when reading the table takes longer than 200 ms (a very large
+   * table), so that reading never takes more than a fifth of the time.
+   */
+  get sampleIntervalMs(): number {
+    return Math.max(1000, 5 * this.#lastReadMs);
+  }
+
+  /** Whether frames hold the rows of every live slot (false: totals and counts only). */
+  get perSlot(): boolean {
+    return this.#perSlot;
   }
 
   /** The last state read, if any. */
@@ -163,10 +281,15 @@ export class SegmentSource {
   /** Check the segment and read it now. Never throws. */
   read(): SourceState {
     const now = Date.now();
+    const started = performance.now();
     let next: SourceState;
     try {
-      next = { up: true, snapshot: takeSnapshot(this.#check()) };
-      this.#fields = next.snapshot.fields;
+      const reg = this.#check();
+      const info = reg.info;
+      const table = this.#perSlot ? copyTable(reg.snapshot()) : totalsTable(reg);
+      next = { up: true, frame: { id: ++this.#frames, info, table, perSlot: this.#perSlot } };
+      this.#fields = info.fields;
+      this.#lastReadMs = performance.now() - started;
     } catch (e) {
       this.#detach();
       const error = asSourceError(e);
@@ -180,10 +303,25 @@ export class SegmentSource {
     return next;
   }
 
+  /**
+   * The state to answer a request with: the last read while it is younger
+   * than `maxAgeMs` (default: twice {@linkcode SegmentSource.sampleIntervalMs},
+   * so that requests between two samples share the last one) and the file
+   * behind the name is still the one read; otherwise a new read. Never throws.
+   */
+  current(maxAgeMs: number = 2 * this.sampleIntervalMs): SourceState {
+    const s = this.#state;
+    if (s?.up && Date.now() - s.frame.table.takenAt < maxAgeMs && this.#unchanged()) return s;
+    return this.read();
+  }
+
   /** Read now and add the totals to the history; returns the state. */
   sample(): SourceState {
     const s = this.read();
-    this.#history.push({ t: s.up ? s.snapshot.takenAt : s.takenAt, totals: s.up ? s.snapshot.totals : null });
+    this.#history.push({
+      t: s.up ? s.frame.table.takenAt : s.takenAt,
+      totals: s.up ? frameTotals(s.frame) : null,
+    });
     if (this.#history.length > this.#historySize) {
       this.#history.splice(0, this.#history.length - this.#historySize);
     }
@@ -198,6 +336,19 @@ export class SegmentSource {
   /** Drop the mapping. */
   close(): void {
     this.#detach();
+  }
+
+  /** Whether the attached mapping still matches the file behind the name. */
+  #unchanged(): boolean {
+    const a = this.#attached;
+    if (a === undefined) return false;
+    try {
+      const st = statSync(path(this.name), { throwIfNoEntry: false });
+      return st !== undefined && st.ino === a.ino && st.size >= a.size &&
+        sameBytes(headBytes(this.name, IMMUTABLE_HEADER), a.head);
+    } catch {
+      return false;
+    }
   }
 
   /** The registry to read, after making sure the mapping still matches the file. */
@@ -222,6 +373,7 @@ export class SegmentSource {
       create: false,
       allowForeignOwner: this.#allowForeign,
       openTimeoutMs: 100,
+      readBudgetMs: this.#budget,
     });
     this.#attached = {
       reg,
@@ -243,6 +395,6 @@ function changed(prev: SourceState | undefined, next: SourceState): boolean {
   if (prev === undefined) return true;
   if (prev.up !== next.up) return true;
   if (!prev.up && !next.up) return prev.error.code !== next.error.code;
-  if (prev.up && next.up) return prev.snapshot.createdAt !== next.snapshot.createdAt;
+  if (prev.up && next.up) return prev.frame.info.createdAt !== next.frame.info.createdAt;
   return false;
 }
