@@ -32,7 +32,31 @@ function node(args: string[], env: Record<string, string> = {}): { answer: Answe
   return { answer: JSON.parse(line), stderr: r.stderr };
 }
 
+/** A Node script printing, as JSON, every .ts file under `dirs` that Node's type stripping refuses. */
+const STRIP_CHECK = `
+const { readdirSync, readFileSync, statSync } = require("node:fs");
+const { stripTypeScriptTypes } = require("node:module");
+const bad = [];
+const walk = (p) => {
+  if (statSync(p).isDirectory()) {
+    for (const f of readdirSync(p)) if (f !== "node_modules" && !f.startsWith(".")) walk(p + "/" + f);
+  } else if (p.endsWith(".ts")) {
+    try { stripTypeScriptTypes(readFileSync(p, "utf8")); } catch (e) { bad.push(p + ": " + e.message); }
+  }
+};
+for (const d of process.argv.slice(1)) walk(d);
+console.log(JSON.stringify({ ok: bad.length === 0, message: bad.join("; ") }));
+`;
+
 describe("Node.js runtime", () => {
+  it("every TypeScript file runs in Node's strip-only mode (no parameter properties, enums or namespaces)", () => {
+    const dirs = ["mod.ts", "src", "scripts", "tests", "web"].map((d) => `${ROOT}${d}`).filter((d) =>
+      existsSync(d)
+    );
+    const { answer } = node(["--no-warnings", "-e", STRIP_CHECK, ...dirs]);
+    assert.equal(answer.ok, true, answer.message);
+  });
+
   it("FFI switched off (--no-experimental-ffi, flag or NODE_OPTIONS): one SHIM error naming the flag, nothing created", () => {
     for (
       const [args, env] of [
