@@ -17,12 +17,16 @@ import { cleanup, startWorker, uniqueName } from "./helpers.ts";
 
 describe("seed parity", () => {
   const defaultName = uniqueName("default");
+  const previous = process.env.MEMSTATS_SEGMENT;
   before(() => {
     process.env.MEMSTATS_SEGMENT = defaultName;
   });
   after(() => {
     memoryRegistry().close();
     cleanup(defaultName);
+    // Other files run in this process under bun test: leave the environment as it was.
+    if (previous === undefined) delete process.env.MEMSTATS_SEGMENT;
+    else process.env.MEMSTATS_SEGMENT = previous;
   });
 
   it("test_registry_basic: register, update, aggregate", () => {
