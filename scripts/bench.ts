@@ -1,12 +1,13 @@
 /**
- * The benchmark of memstats-shm, in Bun and in Deno, written to
+ * The benchmark of memstats-shm, in Bun, Deno and Node, written to
  * `BENCHMARKS.md`.
  *
- *     bun scripts/bench.ts              # both runtimes, one after the other
+ *     bun scripts/bench.ts              # every runtime, one after the other
  *     deno run -A scripts/bench.ts      # the same
+ *     node scripts/bench.ts             # the same
  *     bun scripts/bench.ts --smoke --out /tmp/b.md --runtimes bun   # a few iterations
  *
- * Options: `--out FILE` (default BENCHMARKS.md), `--runtimes bun,deno`,
+ * Options: `--out FILE` (default BENCHMARKS.md), `--runtimes bun,deno,node`,
  * `--only hot,readers,lifecycle,roundtrip,writers,collect,memory`,
  * `--quiet SECONDS` (wait for that many seconds of idle CPUs before each
  * runtime's suite; default 15, 0 with `--smoke`), `--keep DIR` (keep the
@@ -15,7 +16,7 @@
  *
  * The driver runs the suite once per runtime, each in a fresh child process
  * (`--suite --json FILE`), sequentially so they never compete for the two
- * cores, then merges both results into one Markdown file. Every comparison
+ * cores, then merges the results into one Markdown file. Every comparison
  * is a ratio of figures measured side by side in the same suite run: the
  * update loops are interleaved round by round and each ratio is the median
  * of per-round ratios.
@@ -24,7 +25,9 @@
  * (one call site per loop, so V8 never sees a megamorphic site inside a
  * measured loop) over 2M updates per sample; µs-scale calls use mitata's
  * `measure()` (auto-batched, p25/p50/p75). Cross-process figures come from
- * child processes (`bench_child.ts`, `bench_cluster.ts`).
+ * child processes (`bench_child.ts`, `bench_cluster.ts`). What is measured
+ * and how results are keyed is in `bench_types.ts`; `bench_report.ts`
+ * renders them.
  *
  * @module
  */
@@ -43,100 +46,30 @@ import { geometry, S, slotOffset } from "../src/layout.ts";
 import { openSegment } from "../src/segment.ts";
 import { CONTROL_BYTES, PADDED_STRIDE, UNPADDED_STRIDE } from "./bench_child.ts";
 import { renderMarkdown } from "./bench_report.ts";
+import {
+  type CollectResult,
+  currentRuntime,
+  fromMitata,
+  HOT_RATIOS,
+  type HotLoop,
+  type HotRatio,
+  type LifecycleOp,
+  type MachineInfo,
+  mitataOptions,
+  type RoundTripMode,
+  type Runtime,
+  RUNTIMES,
+  type Stat,
+  stat,
+  type SuiteResult,
+  type WriterLayout,
+} from "./bench_types.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
-/** The runtimes the benchmark covers. */
-export type Runtime = "bun" | "deno";
 /** The runtime running this file. */
-export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
-
-/** Summary of a set of samples (ns unless said otherwise). */
-export interface Stat {
-  median: number;
-  p25: number;
-  p75: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-/** Everything one runtime's suite measured. */
-export interface SuiteResult {
-  runtime: Runtime;
-  version: string;
-  engine: string;
-  smoke: boolean;
-  loadBefore: number[];
-  loadAfter: number[];
-  /** Share of the machine's CPU time used by processes other than this suite and its children, %. */
-  othersCpuPercent: number;
-  /** Idle share of the machine's CPU time in the 3 s before the suite started, %. */
-  idleBeforePercent: number;
-  startedAt: string;
-  seconds: number;
-  hot: {
-    opsPerSample: number;
-    rounds: number;
-    rows: Record<string, Stat>;
-    ratios: Record<string, Stat>;
-  };
-  heap: { name: string; ops: number; allocatedBytes: number; usedBefore: number; usedAfter: number }[];
-  readers: { fn: string; capacity: number; active: number; stat: Stat }[];
-  lifecycle: { name: string; stat: Stat }[];
-  roundTrip: { mode: string; stat: Stat; rounds: number }[];
-  writers: {
-    layout: string;
-    stride: number;
-    writers: number;
-    opsPerWriter: number;
-    nsPerOp: Stat;
-    totalMops: Stat;
-  }[];
-  collect: {
-    workers: number;
-    ours: { name: string; stat: Stat; entries: number }[];
-    prom: { stat: Stat; series: number; calls: number };
-  };
-  memory: {
-    sizes: { capacity: number; fields: number; bytes: number; checked: boolean }[];
-    rss: {
-      name: string;
-      capacity: number;
-      status: Record<string, number>;
-      openMs?: number;
-      slots?: number;
-    }[];
-  };
-}
-
-// ---------------------------------------------------------------- statistics
-
-/** Median, quartiles and range of `xs`. */
-export function stat(xs: readonly number[]): Stat {
-  const a = [...xs].sort((x, y) => x - y);
-  const q = (p: number) => {
-    if (a.length === 0) return NaN;
-    const i = (a.length - 1) * p;
-    const lo = Math.floor(i);
-    return a[lo] + (a[Math.min(lo + 1, a.length - 1)] - a[lo]) * (i - lo);
-  };
-  return {
-    median: q(0.5),
-    p25: q(0.25),
-    p75: q(0.75),
-    min: a[0] ?? NaN,
-    max: a[a.length - 1] ?? NaN,
-    n: a.length,
-  };
-}
-
-function fromMitata(
-  s: { p25: number; p50: number; p75: number; min: number; max: number; samples: number[] },
-): Stat {
-  return { median: s.p50, p25: s.p25, p75: s.p75, min: s.min, max: s.max, n: s.samples.length };
-}
+export const HERE: Runtime = currentRuntime();
 
 // ---------------------------------------------------------------- helpers
 
@@ -181,9 +114,9 @@ function runtimeBin(rt: Runtime): string {
 }
 
 function runArgs(rt: Runtime, file: string, args: string[]): [string, string[]] {
-  return rt === "bun"
-    ? [runtimeBin("bun"), [file, ...args]]
-    : [runtimeBin("deno"), ["run", "-A", file, ...args]];
+  return rt === "deno"
+    ? [runtimeBin("deno"), ["run", "-A", file, ...args]]
+    : [runtimeBin(rt), [file, ...args]];
 }
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -254,7 +187,7 @@ const CLUSTER = `${ROOT}scripts/bench_cluster.ts`;
 type Loop = (n: number) => void;
 
 /** The measured update loops; each is its own function so each call site stays monomorphic. */
-function hotLoops(seg: ReturnType<typeof openSegment>, reg: MemoryStatsRegistry): Record<string, Loop> {
+function hotLoops(seg: ReturnType<typeof openSegment>, reg: MemoryStatsRegistry): Record<HotLoop, Loop> {
   const slot = reg.registerSlot({ label: "bench-set" })!;
   const idx = reg.register({ label: "bench-updateArena" })!;
   getOrRegisterSlot({ label: "bench-default" });
@@ -265,28 +198,23 @@ function hotLoops(seg: ReturnType<typeof openSegment>, reg: MemoryStatsRegistry)
   const fi = scratch / 8;
   const ui = scratch / 8 + 1;
   return {
-    "plain Float64Array store (floor)": (n) => {
+    floor: (n) => {
       for (let i = 0; i < n; i++) f64[fi] = i;
     },
-    "naive Atomics.store(BigUint64Array, BigInt(v))": (n) => {
+    naive: (n) => {
       for (let i = 0; i < n; i++) Atomics.store(u64, ui, BigInt(i));
     },
-    "slot.set(v)": (n) => {
+    set: (n) => {
       for (let i = 0; i < n; i++) slot.set(i);
     },
-    "updateArenaStats(v)": (n) => {
+    updateArenaStats: (n) => {
       for (let i = 0; i < n; i++) updateArenaStats(i);
     },
-    "registry.updateArena(index, v)": (n) => {
+    updateArena: (n) => {
       for (let i = 0; i < n; i++) reg.updateArena(idx, i);
     },
   };
 }
-
-const FLOOR = "plain Float64Array store (floor)";
-const NAIVE = "naive Atomics.store(BigUint64Array, BigInt(v))";
-const SET = "slot.set(v)";
-const UAS = "updateArenaStats(v)";
 
 async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
   const name = uniqueName("hot");
@@ -296,7 +224,7 @@ async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
   const seg = openSegment(name);
   try {
     const loops = hotLoops(seg, reg);
-    const names = Object.keys(loops);
+    const names = Object.keys(loops) as HotLoop[];
     const ops = smoke ? 2_000 : 2_000_000;
     const rounds = smoke ? 2 : 21;
     // Optimise every loop first, letting the coarse clock tick (every 100 ms) in between: its first
@@ -305,7 +233,7 @@ async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
       for (const k of names) loops[k](smoke ? ops : ops / 2);
       await new Promise((res) => setTimeout(res, smoke ? 1 : 120));
     }
-    const times: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
+    const times = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<HotLoop, number[]>;
     for (let round = 0; round < rounds; round++) {
       await tick(); // let the coarse clock tick, as it would between bursts of updates
       for (let j = 0; j < names.length; j++) {
@@ -315,29 +243,26 @@ async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
         times[k].push(((performance.now() - t0) * 1e6) / ops);
       }
     }
-    const per = (a: string, b: string) => stat(times[a].map((x, i) => x / times[b][i]));
+    const per = (a: HotLoop, b: HotLoop) => stat(times[a].map((x, i) => x / times[b][i]));
     r.hot = {
       opsPerSample: ops,
       rounds,
       rows: Object.fromEntries(names.map((k) => [k, stat(times[k])])),
-      ratios: {
-        [`naive / ${SET}`]: per(NAIVE, SET),
-        [`naive / ${UAS}`]: per(NAIVE, UAS),
-        [`${SET} / floor`]: per(SET, FLOOR),
-        [`${UAS} / floor`]: per(UAS, FLOOR),
-      },
+      ratios: Object.fromEntries(
+        (Object.keys(HOT_RATIOS) as HotRatio[]).map((k) => [k, per(HOT_RATIOS[k].over, HOT_RATIOS[k].under)]),
+      ),
     };
     // The heap over 10 million updates: V8's and JSC's allocation counters.
     const heapOps = smoke ? 10_000 : 10_000_000;
     r.heap = [];
-    for (const k of [FLOOR, SET, UAS, NAIVE]) {
+    for (const k of ["floor", "set", "updateArenaStats", "naive"] as const) {
       await tick();
       const h0 = v8.getHeapStatistics();
       const chunk = Math.min(heapOps, 1_000_000);
       for (let done = 0; done < heapOps; done += chunk) loops[k](chunk);
       const h1 = v8.getHeapStatistics();
       r.heap.push({
-        name: k,
+        loop: k,
         ops: heapOps,
         allocatedBytes: h1.total_allocated_bytes - h0.total_allocated_bytes,
         usedBefore: h0.used_heap_size,
@@ -354,12 +279,6 @@ async function hotPath(smoke: boolean, r: SuiteResult): Promise<void> {
 }
 
 // ---------------------------------------------------------------- mitata
-
-function mitataOptions(smoke: boolean): Record<string, number> {
-  return smoke
-    ? { min_cpu_time: 1e6, min_samples: 2, max_samples: 3, warmup_samples: 1, batch_samples: 16 }
-    : { min_cpu_time: 400e6 };
-}
 
 async function m(fn: () => unknown, smoke: boolean): Promise<Stat> {
   return fromMitata(await measure(fn, mitataOptions(smoke)));
@@ -382,13 +301,13 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
       if (rd.aggregateStats().activeThreads !== active) throw new Error("reader miscounted");
       log(`readers: ${active} active of ${capacity}`);
       r.readers.push({
-        fn: "aggregateStats()",
+        fn: "aggregateStats",
         capacity,
         active,
         stat: await m(() => rd.aggregateStats(), smoke),
       });
       r.readers.push({
-        fn: "perThreadStats()",
+        fn: "perThreadStats",
         capacity,
         active,
         stat: await m(() => {
@@ -408,8 +327,8 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
           }
         >();
         await c.exited;
-        r.memory.rss.push({ name: "reader", capacity, status: a.status, openMs: a.openMs, slots: a.slots });
-        r.memory.rss.push({ name: "reader+records", capacity, status: a.afterPerThread, slots: a.slots });
+        r.memory.rss.push({ probe: "reader", capacity, status: a.status, openMs: a.openMs, slots: a.slots });
+        r.memory.rss.push({ probe: "readerRecords", capacity, status: a.afterPerThread, slots: a.slots });
       }
     } finally {
       rd.close();
@@ -420,7 +339,7 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
   const c = new Proc(HERE, CHILD, ["rss", "bare"]);
   const a = await c.next<{ status: Record<string, number> }>();
   await c.exited;
-  r.memory.rss.unshift({ name: "bare runtime", capacity: 0, status: a.status });
+  r.memory.rss.unshift({ probe: "bare", capacity: 0, status: a.status });
 }
 
 // ---------------------------------------------------------------- 3. register/release, open
@@ -430,33 +349,17 @@ async function lifecycle(smoke: boolean, r: SuiteResult): Promise<void> {
   const name = uniqueName("life");
   const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
   try {
+    const time = async (op: LifecycleOp, fn: () => unknown) =>
+      r.lifecycle.push({ op, stat: await m(fn, smoke) });
     const keep = reg.registerSlot({ label: "held" })!;
-    r.lifecycle.push({
-      name: "registerSlot() + release(), another slot held",
-      stat: await m(() => reg.registerSlot()!.release(), smoke),
-    });
-    r.lifecycle.push({
-      name: "register() + release(index), another slot held",
-      stat: await m(() => reg.release(reg.register()!), smoke),
-    });
+    await time("registerSlotHeld", () => reg.registerSlot()!.release());
+    await time("registerIndexHeld", () => reg.release(reg.register()!));
     keep.release();
-    r.lifecycle.push({
-      name: "registerSlot() + release(), the thread's only slot",
-      stat: await m(() => reg.registerSlot()!.release(), smoke),
-    });
-    r.lifecycle.push({
-      name: "open() + close() of an existing segment",
-      stat: await m(() => MemoryStatsRegistry.open(name).close(), smoke),
-    });
-    r.lifecycle.push({
-      name: "open({ readOnly: true }) + close()",
-      stat: await m(() => MemoryStatsRegistry.open(name, { readOnly: true }).close(), smoke),
-    });
+    await time("registerSlotOnly", () => reg.registerSlot()!.release());
+    await time("open", () => MemoryStatsRegistry.open(name).close());
+    await time("openReadOnly", () => MemoryStatsRegistry.open(name, { readOnly: true }).close());
     // For reference: the cost of one small typed-array allocation in this runtime.
-    r.lifecycle.push({
-      name: "new Float64Array(8) (for reference)",
-      stat: await m(() => do_not_optimize(new Float64Array(8)), smoke),
-    });
+    await time("allocation", () => do_not_optimize(new Float64Array(8)));
   } finally {
     reg.close();
     unlinkQuietly(name);
@@ -467,7 +370,7 @@ async function lifecycle(smoke: boolean, r: SuiteResult): Promise<void> {
 
 async function roundTrip(smoke: boolean, r: SuiteResult): Promise<void> {
   r.roundTrip = [];
-  for (const mode of ["raw", "api"]) {
+  for (const mode of ["raw", "api"] as RoundTripMode[]) {
     const name = uniqueName(`rt${mode}`);
     const reg = MemoryStatsRegistry.open(name, { capacity: 64 });
     const rounds = smoke ? 200 : mode === "raw" ? 200_000 : 50_000;
@@ -494,10 +397,10 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
   const nat = shim();
   const ops = smoke ? 100_000 : 100_000_000;
   const reps = smoke ? 1 : 5;
-  const layouts = [
-    { layout: "slot.set(v), our padded slots", config: "api", stride: PADDED_STRIDE },
-    { layout: "raw stores, padded stride", config: "padded", stride: PADDED_STRIDE },
-    { layout: "raw stores, unpadded 16-byte slots", config: "unpadded", stride: UNPADDED_STRIDE },
+  const layouts: { layout: WriterLayout; stride: number }[] = [
+    { layout: "api", stride: PADDED_STRIDE },
+    { layout: "padded", stride: PADDED_STRIDE },
+    { layout: "unpadded", stride: UNPADDED_STRIDE },
   ];
   for (const L of layouts) {
     for (const n of [1, 2]) {
@@ -513,12 +416,12 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
         nat.ms_close(fd);
         if (address < 0) throw new Error(`map: ${address}`);
         const map = { buffer: nat.arrayBuffer(address, CONTROL_BYTES) };
-        const reg = L.config === "api" ? MemoryStatsRegistry.open(segName, { capacity: 64 }) : undefined;
+        const reg = L.layout === "api" ? MemoryStatsRegistry.open(segName, { capacity: 64 }) : undefined;
         try {
           const ctl = new Int32Array(map.buffer, 0, 16);
           const kids = Array.from(
             { length: n },
-            (_, k) => new Proc(HERE, CHILD, ["writer", control, L.config, segName, String(k), String(ops)]),
+            (_, k) => new Proc(HERE, CHILD, ["writer", control, L.layout, segName, String(k), String(ops)]),
           );
           for (const k of kids) await k.next();
           Atomics.store(ctl, 0, 1);
@@ -537,7 +440,7 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
           unlinkQuietly(segName);
         }
       }
-      log(`writers: ${L.config} x${n}`);
+      log(`writers: ${L.layout} x${n}`);
       r.writers.push({
         layout: L.layout,
         stride: L.stride,
@@ -554,40 +457,20 @@ async function writers(smoke: boolean, r: SuiteResult): Promise<void> {
 
 async function collect(smoke: boolean, r: SuiteResult): Promise<void> {
   const workers = smoke ? 2 : 8;
+  const calls = smoke ? 3 : 300;
   const name = uniqueName("col");
-  const w = MemoryStatsRegistry.open(name, { capacity: 64 });
-  const holders: Proc[] = [];
-  const ours: SuiteResult["collect"]["ours"] = [];
+  // The segment outlives the cluster run, so it is unlinked here even if the cluster dies.
+  MemoryStatsRegistry.open(name, { capacity: 64 }).close();
   try {
-    for (let i = 0; i < workers; i++) holders.push(new Proc(HERE, CHILD, ["holder", name, `worker-${i}`]));
-    for (const h of holders) await h.next();
-    const rd = MemoryStatsRegistry.open(name, { readOnly: true });
-    try {
-      const entries = [...rd.perThreadStats()].length;
-      ours.push({
-        name: "perThreadStats() (every process's figures)",
-        stat: await m(() => [...rd.perThreadStats()], smoke),
-        entries,
-      });
-      ours.push({
-        name: "aggregateStats() (totals)",
-        stat: await m(() => rd.aggregateStats(), smoke),
-        entries,
-      });
-    } finally {
-      rd.close();
-    }
+    log(`memstats-shm and prom-client clusterMetrics() over the same ${workers} cluster workers`);
+    const args = [String(workers), String(calls), name, ...(smoke ? ["--smoke"] : [])];
+    const c = new Proc(HERE, CLUSTER, args);
+    const res = await c.next<CollectResult>(600_000);
+    await c.exited;
+    r.collect = { workers, ...res };
   } finally {
-    await Promise.all(holders.map((h) => h.close()));
-    w.close();
     unlinkQuietly(name);
   }
-  log(`prom-client clusterMetrics() with ${workers} workers`);
-  const calls = smoke ? 3 : 300;
-  const c = new Proc(HERE, CLUSTER, [String(workers), String(calls)]);
-  const res = await c.next<{ samples: number[]; series: number }>();
-  await c.exited;
-  r.collect = { workers, ours, prom: { stat: stat(res.samples), series: res.series, calls } };
 }
 
 // ---------------------------------------------------------------- 7. memory
@@ -625,7 +508,8 @@ function runtimeInfo(): { version: string; engine: string } {
   if (g.Bun) {
     return { version: `bun ${g.Bun.version}`, engine: `JavaScriptCore (bun ${g.Bun.revision.slice(0, 9)})` };
   }
-  return { version: `deno ${g.Deno!.version.deno}`, engine: `V8 ${g.Deno!.version.v8}` };
+  if (g.Deno) return { version: `deno ${g.Deno.version.deno}`, engine: `V8 ${g.Deno.version.v8}` };
+  return { version: `node ${process.versions.node}`, engine: `V8 ${process.versions.v8}` };
 }
 
 const SECTIONS = ["hot", "readers", "lifecycle", "roundtrip", "writers", "collect", "memory"] as const;
@@ -682,24 +566,10 @@ export async function runSuite(smoke: boolean, only: readonly string[] = []): Pr
 
 // ---------------------------------------------------------------- driver
 
-/** Facts about this machine for the report. */
-export interface MachineInfo {
-  cpu: string;
-  cores: number;
-  memoryGiB: number;
-  kernel: string;
-  commit: string;
-  dirty: boolean;
-  date: string;
-}
-
 function machineInfo(): MachineInfo {
-  let commit = "unknown";
+  // `git rev-parse` also knows a worktree, whose .git is a file naming the real one.
+  const commit = spawnSyncText("git", ["rev-parse", "HEAD"]).trim() || "unknown";
   let dirty = false;
-  try {
-    const head = readFileSync(`${ROOT}.git/HEAD`, "utf8").trim();
-    commit = head.startsWith("ref: ") ? readFileSync(`${ROOT}.git/${head.slice(5)}`, "utf8").trim() : head;
-  } catch { /* not a checkout */ }
   try {
     const r = spawnSyncText("git", ["status", "--porcelain", "--", "src", "mod.ts", "scripts"]);
     dirty = r.trim().length > 0;
@@ -740,8 +610,10 @@ function parseArgs(argv: string[]): {
       throw new Error(`unknown section ${s}; one of ${SECTIONS.join(", ")}`);
     }
   }
-  const runtimes = (get("--runtimes") ?? "bun,deno").split(",").filter(Boolean) as Runtime[];
-  for (const rt of runtimes) if (rt !== "bun" && rt !== "deno") throw new Error(`unknown runtime ${rt}`);
+  const runtimes = (get("--runtimes") ?? RUNTIMES.join(",")).split(",").filter(Boolean) as Runtime[];
+  for (const rt of runtimes) {
+    if (!RUNTIMES.includes(rt)) throw new Error(`unknown runtime ${rt}; one of ${RUNTIMES.join(", ")}`);
+  }
   return {
     smoke: argv.includes("--smoke"),
     suite: argv.includes("--suite"),
@@ -803,7 +675,7 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
   } finally {
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
-  const launcher = HERE === "bun" ? "bun scripts/bench.ts" : "deno run -A scripts/bench.ts";
+  const launcher = HERE === "deno" ? "deno run -A scripts/bench.ts" : `${HERE} scripts/bench.ts`;
   const command = [launcher, ...process.argv.slice(2)].join(" ").trim();
   if (o.keep) writeFileSync(join(dir, "run.json"), JSON.stringify({ machine, results, command }));
   const md = renderMarkdown(machine, results, command);

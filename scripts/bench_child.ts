@@ -1,6 +1,6 @@
 /**
- * Child processes of `scripts/bench.ts`, one role per process, under Bun or
- * Deno. Arguments come on the command line; results go to stdout as one JSON
+ * Child processes of `scripts/bench.ts`, one role per process, under Bun,
+ * Deno or Node. Arguments come on the command line; results go to stdout as one JSON
  * line each. Roles:
  *
  * - `pingpong <segment> <ping|pong> <api|raw> <rounds> <batch>`: two processes
@@ -8,8 +8,6 @@
  * - `writer <control> <api|padded|unpadded> <segment|-> <slot> <ops>`: one
  *   writer of the two-writer test; waits for the start word, then updates
  *   its own slot `ops` times and reports the elapsed time.
- * - `holder <segment> <label>`: registers a slot, stores its RSS there,
- *   says `ready` and holds the slot until stdin closes.
  * - `rss <bare|reader> [segment]`: resident memory of a bare runtime, or of a
  *   process that opened `segment` read-only, after `aggregateStats()` and
  *   after `perThreadStats()`.
@@ -38,15 +36,6 @@ function say(obj: unknown): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Wait until stdin closes (the parent is done with us). */
-function stdinClosed(): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdin.on("data", () => {});
-    process.stdin.on("end", () => resolve());
-    process.stdin.on("close", () => resolve());
-  });
 }
 
 /** VmRSS and its parts from /proc/self/status, in KiB. */
@@ -169,16 +158,6 @@ function writer(control: string, config: string, name: string, slot: number, ops
   say({ ns, ops, start: performance.timeOrigin + t0, end: performance.timeOrigin + t1 });
 }
 
-async function holder(name: string, label: string): Promise<void> {
-  const reg = MemoryStatsRegistry.open(name);
-  const h = reg.registerSlot({ label });
-  if (h === null) throw new Error("table full");
-  h.set(process.memoryUsage().rss);
-  say({ ready: true, slot: h.index });
-  await stdinClosed();
-  reg.close();
-}
-
 function rss(mode: string, name: string | undefined): void {
   if (mode === "bare") {
     say({ status: procStatus() });
@@ -199,7 +178,6 @@ if (import.meta.main) {
   try {
     if (role === "pingpong") await pingpong(a[0], a[1], a[2], Number(a[3]), Number(a[4]));
     else if (role === "writer") writer(a[0], a[1], a[2], Number(a[3]), Number(a[4]));
-    else if (role === "holder") await holder(a[0], a[1]);
     else if (role === "rss") rss(a[0], a[1]);
     else throw new Error(`unknown role ${role}`);
     process.exit(0);

@@ -7,9 +7,10 @@
  * with `rewriteRelativeImportExtensions`, which turns the `.ts` import
  * specifiers Deno needs into `.js` ones. Output: ESM JavaScript and `.d.ts`
  * files, a package.json with an `exports` map (types, bun, deno, import,
- * default) and `bin: memstats`, the C source, and the prebuilt shims of
- * `native/prebuilt/` (from `scripts/build_prebuilt.ts`), each stamped with
- * the hashes `src/ffi/locate.ts` verifies before use.
+ * default) and `bin: memstats` (a `node` script, so it needs no Bun; `bunx`
+ * runs it too), the C source, and the prebuilt shims of `native/prebuilt/`
+ * (from `scripts/build_prebuilt.ts`), each stamped with the hashes
+ * `src/ffi/locate.ts` verifies before use.
  *
  * Run: `bun scripts/build_npm.ts` (or `deno run -A scripts/build_npm.ts`).
  */
@@ -41,16 +42,20 @@ export function npmManifest(version: string): Record<string, unknown> {
     description: root.description,
     license: "MIT",
     type: "module",
-    keywords: ["shared-memory", "shm", "metrics", "memory", "bun", "deno", "ffi", "prometheus"],
+    keywords: ["shared-memory", "shm", "metrics", "memory", "bun", "deno", "node", "ffi", "prometheus"],
     exports: {
       ".": entry("./mod.js"),
       "./cli": entry("./src/cli/main.js"),
+      "./prom-client": entry("./src/prom_client.js"),
       "./package.json": "./package.json",
     },
     types: "./mod.d.ts",
     bin: { memstats: "./bin/memstats.js" },
     files: ["mod.js", "mod.d.ts", "src/", "bin/", "native/", "README.md", "LICENSE", "CHANGELOG.md"],
-    engines: { bun: ">=1.1", deno: ">=2.0" },
+    engines: { bun: ">=1.1", deno: ">=2.0", node: ">=26" },
+    // Only `@memstats/shm/prom-client` uses it, and only through the registry its caller passes.
+    peerDependencies: { "prom-client": ">=14" },
+    peerDependenciesMeta: { "prom-client": { optional: true } },
     sideEffects: false,
   };
 }
@@ -69,7 +74,7 @@ function build(): void {
   mkdirSync(`${OUT}/bin`, { recursive: true });
   writeFileSync(
     `${OUT}/bin/memstats.js`,
-    `#!/usr/bin/env bun\nimport process from "node:process";\nimport { main } from "../src/cli/main.js";\n\nprocess.exit(await main(process.argv.slice(2)));\n`,
+    `#!/usr/bin/env node\nimport process from "node:process";\nimport { main } from "../src/cli/main.js";\n\nprocess.exit(await main(process.argv.slice(2)));\n`,
   );
   chmodSync(`${OUT}/bin/memstats.js`, 0o755);
 

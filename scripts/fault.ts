@@ -27,7 +27,7 @@ const writers = Number(values.writers);
 const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : seedFromEnv();
 const maxHeld = 2;
 const started = Date.now();
-console.log(`fault injection: ${kills} kills, ${writers} writers (Bun and Deno), seed ${seed}`);
+console.log(`fault injection: ${kills} kills, ${writers} writers (Bun, Deno and Node), seed ${seed}`);
 const runs: { mode: string; result: FaultResult }[] = [];
 for (
   const [mode, capacity, share] of [["tight", writers * maxHeld - 3, Math.ceil(kills / 2)], [

@@ -3,7 +3,7 @@
  * 10,000 bad segments per runtime by default, each attached read-only and
  * read-write, read, and shown with `memstats show` in a reader child.
  *
- *     bun scripts/fuzz.ts [--cases 10000] [--seed N] [--only bun|deno]
+ *     bun scripts/fuzz.ts [--cases 10000] [--seed N] [--only bun|deno|node]
  *
  * Prints the outcomes by code, problems and crashes; exits 1 on any problem
  * or crash. A case is fully determined by (seed, index): to replay case i,

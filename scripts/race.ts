@@ -1,6 +1,6 @@
 /**
  * Racing creators, many rounds (tests/race.test.ts runs one): in each round
- * 50 processes (Bun and Deno alternating) open one new name at the same
+ * 50 processes (Bun, Deno and Node in turn) open one new name at the same
  * moment; exactly one must initialise it, all must attach to a complete
  * header, none may fail.
  *

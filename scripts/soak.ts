@@ -1,7 +1,7 @@
 /**
  * The long soak (tests/soak.test.ts runs 3 seconds): 16 writer processes
- * (Bun and Deno alternating) write patterned values at full speed while a
- * Bun and a Deno reader read the whole table without pause and check every
+ * (Bun, Deno and Node in turn) write patterned values at full speed while a
+ * reader of each runtime reads the whole table without pause and checks every
  * snapshot.
  *
  *     bun scripts/soak.ts [--minutes 5] [--writers 16]
@@ -18,7 +18,7 @@ const { values } = parseArgs({
   options: { minutes: { type: "string", default: "5" }, writers: { type: "string", default: "16" } },
 });
 const seconds = Math.round(Number(values.minutes) * 60);
-console.log(`soak: ${values.writers} writers, 2 readers, ${seconds} s`);
+console.log(`soak: ${values.writers} writers, a reader per runtime, ${seconds} s`);
 const r = await runSoak({ seconds, writers: Number(values.writers), log: (l) => console.log(`  ${l}`) });
 console.log(JSON.stringify(r, null, 2));
 console.log(

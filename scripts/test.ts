@@ -33,14 +33,16 @@ function unescape(s: string): string {
 /** Leaf test cases of a JUnit report; Deno also lists each describe as a case, which we drop. */
 export function parseJunit(xml: string, runner: string): Case[] {
   const cases: Case[] = [];
-  const re = /<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
+  // Attribute values may hold a raw ">" (Node's reporter escapes only "<" and "&" in them).
+  const re = /<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (const m of xml.matchAll(re)) {
     const attrs = m[1];
     const body = m[3] ?? "";
     const name = unescape(/\bname="([^"]*)"/.exec(attrs)?.[1] ?? "?");
     const cls = unescape(/\bclassname="([^"]*)"/.exec(attrs)?.[1] ?? "");
     const failure = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(body);
-    const full = runner.startsWith("bun") && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
+    const nested = runner.startsWith("bun") || runner.startsWith("node"); // the describe is in classname
+    const full = nested && cls && !name.includes(" > ") ? `${cls} > ${name}` : name;
     cases.push({
       name: full,
       failed: failure !== null,
@@ -104,6 +106,20 @@ const RUNNERS: readonly Runner[] = [
       BIN("bun"),
       ["test", "--timeout=300000", "--reporter=junit", `--reporter-outfile=${report}`, ...files],
     ],
+  },
+  {
+    name: "node",
+    unavailable:
+      () => (existsSync(BIN("node")) ? undefined : "node_modules/.bin/node is missing: run npm install"),
+    command: (files, report) => [BIN("node"), [
+      "--test",
+      "--test-concurrency=1", // one file at a time, as the other runners do
+      "--test-reporter=spec",
+      "--test-reporter-destination=stdout",
+      "--test-reporter=junit",
+      `--test-reporter-destination=${report}`,
+      ...files,
+    ]],
   },
   arm64Runner("bun"),
   arm64Runner("deno"),

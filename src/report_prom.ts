@@ -170,7 +170,10 @@ type Body = (seg: PromSegment, w: Writer) => Generator<string, void, undefined>;
 /** The chunk being filled. */
 class Writer {
   text = "";
-  constructor(readonly size: number) {}
+  readonly size: number;
+  constructor(size: number) {
+    this.size = size;
+  }
   /** The full chunk, emptied; or undefined while it is not full. */
   take(): string | undefined {
     if (this.text.length < this.size) return undefined;

@@ -1,12 +1,12 @@
 /**
- * Separate OS processes of both runtimes share one table: racing claims,
- * values written in one runtime and read in the other, release at exit, and
- * CAS/fetch-add exactness across processes.
+ * Separate OS processes of all three runtimes share one table: racing
+ * claims, values written in one runtime and read in another, release at
+ * exit, and CAS/fetch-add exactness across processes.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { Child, cleanup, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
+import { Child, cleanup, nextRuntime, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
 
 interface Stats {
   aggregate: { activeThreads: number; totalArenaBytes: number; overflowCount: number };
@@ -14,9 +14,9 @@ interface Stats {
 }
 
 describe("cross-process, mixed runtimes", () => {
-  it("K=6 Bun and Deno processes racing into capacity 4: exactly 4 claims, overflow exactly 2, exact totals", async () => {
+  it("K=6 Bun, Deno and Node processes racing into capacity 4: exactly 4 claims, overflow exactly 2, exact totals", async () => {
     const name = uniqueName("race");
-    const kids = ["bun", "deno", "bun", "deno", "bun", "deno"].map((rt) => new Child(rt as Runtime));
+    const kids = [...RUNTIMES, ...RUNTIMES].map((rt) => new Child(rt));
     try {
       // Everyone attaches first, then all registrations are sent at once.
       await Promise.all(kids.map((k) => k.send({ op: "open", name, options: { capacity: 4 } })));
@@ -40,7 +40,7 @@ describe("cross-process, mixed runtimes", () => {
         const threads = [...reader.perThreadStats()];
         assert.equal(new Set(threads.map((t) => t.tid)).size, 4, "OS thread ids are distinct");
         assert.deepEqual(new Set(threads.map((t) => t.pid)), new Set(winners.map((w) => kids[w.i].pid)));
-        // Normal exit releases in both runtimes (Deno: unload event, Bun: process 'exit').
+        // Normal exit releases in every runtime (Deno: unload event, Bun and Node: process 'exit').
         await Promise.all(kids.map((k) => k.close()));
         assert.equal(reader.aggregateStats().activeThreads, 0);
         assert.equal(reader.reclaimedCount, 0, "released by exit hooks, not reclaimed");
@@ -53,7 +53,10 @@ describe("cross-process, mixed runtimes", () => {
     }
   });
 
-  for (const [writer, reader] of [["bun", "deno"], ["deno", "bun"]] as [Runtime, Runtime][]) {
+  const pairs = RUNTIMES.flatMap((w) =>
+    RUNTIMES.filter((r) => r !== w).map((r) => [w, r] as [Runtime, Runtime])
+  );
+  for (const [writer, reader] of pairs) {
     it(`a slot written from ${writer} is read from ${reader}`, async () => {
       const name = uniqueName(`x-${writer}`);
       const w = new Child(writer);
@@ -83,7 +86,7 @@ describe("cross-process, mixed runtimes", () => {
     });
   }
 
-  it("claims are exclusive and owner ids unique under churn: 2 Bun + 2 Deno processes, capacity 2", async () => {
+  it("claims are exclusive and owner ids unique under churn: 2 processes of each runtime, capacity 2", async () => {
     const name = uniqueName("churn");
     const kids = RUNTIMES.flatMap((rt) => [new Child(rt), new Child(rt)]);
     const rounds = 1500;
@@ -118,10 +121,11 @@ describe("cross-process, mixed runtimes", () => {
   });
 
   for (const rt of RUNTIMES) {
-    it(`no torn value: ${rt} writes patterned values while the other runtime reads them`, async () => {
+    const other = nextRuntime(rt);
+    it(`no torn value: ${rt} writes patterned values while ${other} reads them`, async () => {
       const name = uniqueName(`torn-${rt}`);
       const w = new Child(rt);
-      const r = new Child(rt === "bun" ? "deno" : "bun");
+      const r = new Child(other);
       try {
         await w.send({ op: "open", name, options: { fields: ["v", "a", "b"] } });
         const { slot } = await w.send<{ slot: number }>({ op: "register", name });

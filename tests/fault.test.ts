@@ -1,19 +1,19 @@
 /**
  * Fault injection, short version (scripts/fault.ts runs 1,000 kills):
- * writers of both runtimes SIGKILLed at seeded random moments while they
+ * writers of every runtime SIGKILLed at seeded random moments while they
  * claim, update and release; frozen checks after every batch (see
  * tests/fixtures/fault.ts for the invariants). Reproduce a failure with
  * MEMSTATS_SEED=<seed printed below>.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HERE } from "./helpers.ts";
+import { HERE, RUNTIMES } from "./helpers.ts";
 import { runFault } from "./fixtures/fault.ts";
 import { seedFromEnv } from "./fixtures/lines.ts";
 
 describe("fault injection", () => {
   for (const [mode, capacity] of [["tight", 5], ["roomy", 32]] as const) {
-    it(`${mode} table (capacity ${capacity}): 20 SIGKILLs of Bun and Deno writers, invariants hold after every batch (${HERE} checks)`, async () => {
+    it(`${mode} table (capacity ${capacity}): 20 SIGKILLs of Bun, Deno and Node writers, invariants hold after every batch (${HERE} checks)`, async () => {
       const seed = seedFromEnv();
       const r = await runFault({ seed, kills: 20, batch: 5, writers: 4, capacity, maxHeld: 2 });
       const figures = {
@@ -25,7 +25,7 @@ describe("fault injection", () => {
       assert.equal(r.kills, 20);
       assert.equal(r.checks, 5);
       assert.ok(r.reclaimedTotal > 0, `seed ${seed}: dead owners' slots were reclaimed`);
-      assert.equal(r.readers.length, 2);
+      assert.equal(r.readers.length, RUNTIMES.length);
       for (const x of r.readers) {
         assert.ok(x.reads > 0 && x.torn === 0 && x.errors === 0, `seed ${seed}: ${JSON.stringify(x)}`);
       }

@@ -15,7 +15,7 @@ import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { geometry, S, slotOffset } from "../src/layout.ts";
 import { claimWord } from "../src/liveness.ts";
-import { Child, cleanup, type Runtime, RUNTIMES, uniqueName } from "./helpers.ts";
+import { Child, cleanup, nextRuntime, type Runtime, RUNTIMES, uniqueName } from "./helpers.ts";
 import { slots } from "./fixtures/raw.ts";
 
 const NS_LAST_PID = "/proc/sys/kernel/ns_last_pid";
@@ -118,7 +118,7 @@ describe("pid reuse (real)", () => {
     }, async () => {
       const name = uniqueName(`reuse-${rt}`);
       const reg = MemoryStatsRegistry.open(name, { capacity: 3 });
-      const live = new Child(rt === "bun" ? "deno" : "bun");
+      const live = new Child(nextRuntime(rt));
       let heir: Awaited<ReturnType<typeof sleeper>> | undefined;
       try {
         await live.send({ op: "open", name });
@@ -171,7 +171,7 @@ describe("pid reuse (real)", () => {
         try {
           const mine = reg.register({ label: "parent" });
           assert.notEqual(mine, null);
-          const dead = await deadOwner(rt === "bun" ? "deno" : "bun", name);
+          const dead = await deadOwner(nextRuntime(rt), name);
           heir = await spawnAsPid(dead.pid, () => {
             const c = new Child(rt);
             return Object.assign(c, { kill: () => sigkill(c) });

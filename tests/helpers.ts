@@ -1,6 +1,7 @@
 /**
  * Shared test helpers: unique segment names, runtime binaries, and a driver
- * for child processes that run `tests/fixtures/child.ts` under Bun or Deno.
+ * for child processes that run `tests/fixtures/child.ts` under Bun, Deno or
+ * Node.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,19 +10,24 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { arm64Wrapper } from "../scripts/arm64.ts";
+import { newWorker, type TestWorker } from "./fixtures/threads.ts";
 
 /** Absolute path of the repository root. */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 
 /** The runtimes every cross-runtime test runs in. */
-export const RUNTIMES = ["bun", "deno"] as const;
+export const RUNTIMES = ["bun", "deno", "node"] as const;
 /** One of {@linkcode RUNTIMES}. */
 export type Runtime = typeof RUNTIMES[number];
 
 /** The runtime running this test file. */
-export const HERE: Runtime = "Bun" in globalThis ? "bun" : "deno";
-/** The other runtime. */
-export const OTHER: Runtime = HERE === "bun" ? "deno" : "bun";
+export const HERE: Runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+/** The runtime after `rt` in {@linkcode RUNTIMES} (the last is followed by the first). */
+export function nextRuntime(rt: Runtime): Runtime {
+  return RUNTIMES[(RUNTIMES.indexOf(rt) + 1) % RUNTIMES.length];
+}
+/** Another runtime: the next in {@linkcode RUNTIMES}, so each runner pairs with a different one. */
+export const OTHER: Runtime = nextRuntime(HERE);
 
 /**
  * Whether this test process runs under qemu-user (the bun-arm64 and
@@ -64,9 +70,9 @@ export function runArgs(
   args: string[] = [],
   env: Record<string, string | undefined> = process.env,
 ): [string, string[]] {
-  return rt === "bun"
-    ? [runtimeBin("bun", env), [file, ...args]]
-    : [runtimeBin("deno", env), ["run", "-A", file, ...args]];
+  return rt === "deno"
+    ? [runtimeBin("deno", env), ["run", "-A", file, ...args]]
+    : [runtimeBin(rt, env), [file, ...args]];
 }
 
 /** A segment name unique to this process and call. */
@@ -221,11 +227,11 @@ export function startWorker(
   name: string,
   value: number,
   label: string,
-): Promise<{ w: Worker; a: WorkerAnswer }> {
-  const w = new Worker(WORKER, { type: "module" });
+): Promise<{ w: TestWorker; a: WorkerAnswer }> {
+  const w = newWorker(WORKER);
   return new Promise((resolve, reject) => {
     w.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve({ w, a: e.data }));
-    w.onerror = (e) => reject(new Error(`worker failed: ${(e as ErrorEvent).message}`));
+    w.onerror = (e) => reject(new Error(`worker failed: ${e.message}`));
     w.postMessage({ name, value, label });
   });
 }

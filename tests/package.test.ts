@@ -1,8 +1,9 @@
 /**
  * The real artifacts: the npm tarball installed into a scratch project with
- * no access to the source tree (imported from Bun and from Deno, and its
- * `memstats` bin), and the JSR file set run from a bare copy that must build
- * the shim itself. Also: one version everywhere.
+ * no access to the source tree (imported from Bun, Deno and Node, and its
+ * `memstats` bin, also with Node alone on PATH and under a Node too old for
+ * FFI), and the JSR file set run from a bare copy that must build the shim
+ * itself. Also: one version everywhere.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -14,10 +15,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
+import { delimiter } from "node:path";
 import process from "node:process";
 import { platformTag } from "../src/ffi/prebuilt.ts";
 import { cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
@@ -55,6 +59,32 @@ if (process.argv[3] === "--hold") setInterval(() => {}, 1 << 30);
 else { reg.close(); MemoryStatsRegistry.unlink(name); }
 `;
 }
+
+/** A script that opens a registry and prints `{ ok }` or the error it got, as try_open.ts does. */
+const TRY_SCRIPT = `import process from "node:process";
+import { MemoryStatsRegistry, MemstatsError } from "@memstats/shm";
+try {
+  MemoryStatsRegistry.open(process.argv[2]).close();
+  MemoryStatsRegistry.unlink(process.argv[2]);
+  console.log(JSON.stringify({ ok: true }));
+} catch (e) {
+  console.log(JSON.stringify({ ok: false, mstats: e instanceof MemstatsError, code: e.code, message: e.message }));
+}
+`;
+
+/** A \`node\` older than 26 on PATH or in the usual places (the system's), or undefined. */
+function oldNode(): { bin: string; version: string } | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/local/bin"];
+  for (const dir of dirs.filter((d) => d !== "" && !d.includes("node_modules"))) {
+    const bin = `${dir}/node`;
+    if (!existsSync(bin)) continue;
+    const version = spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "";
+    const major = Number(/^v(\d+)\./.exec(version)?.[1]);
+    if (major > 0 && major < 26) return { bin, version };
+  }
+  return undefined;
+}
+const OLD_NODE = oldNode();
 
 /** Files the JSR package ships, from deno.json's publish.include. */
 function jsrFiles(): string[] {
@@ -128,8 +158,10 @@ describe("packaging", () => {
     }
     const manifest = JSON.parse(readFileSync(`${ROOT}dist/npm/package.json`, "utf8"));
     assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "bun", "deno", "import", "default"]);
+    assert.equal(manifest.exports["./prom-client"].import, "./src/prom_client.js");
+    assert.deepEqual(manifest.peerDependenciesMeta["prom-client"], { optional: true });
     assert.equal(manifest.bin.memstats, "./bin/memstats.js");
-    assert.match(readFileSync(`${ROOT}dist/npm/bin/memstats.js`, "utf8"), /^#!\/usr\/bin\/env bun\n/);
+    assert.match(readFileSync(`${ROOT}dist/npm/bin/memstats.js`, "utf8"), /^#!\/usr\/bin\/env node\n/);
   });
 
   it("the installed package works under Bun with the prebuilt shim (nothing compiled)", () => {
@@ -141,6 +173,70 @@ describe("packaging", () => {
     );
     assert.deepEqual(JSON.parse(out), { total: { heap: 123, rss: 456 }, label: "from-package" });
     assert.equal(existsSync(`${emptyCache}/memstats-shm`), false, "the verified prebuilt library was used");
+  });
+
+  it("the installed package works under Node 26 with the prebuilt shim, and its bin runs with only Node on PATH", async () => {
+    writeFileSync(`${scratch}/use_node.mjs`, useScript("@memstats/shm"));
+    const name = uniqueName("npm-node");
+    const out = ok(
+      sh(runtimeBin("node"), ["use_node.mjs", name], { cwd: scratch, env: { XDG_CACHE_HOME: emptyCache } }),
+      "node",
+    );
+    assert.deepEqual(JSON.parse(out), { total: { heap: 123, rss: 456 }, label: "from-package" });
+    assert.equal(existsSync(`${emptyCache}/memstats-shm`), false, "the verified prebuilt library was used");
+    // A PATH with Node 26 and the system's tools, but neither Bun nor Deno.
+    const only = `${work}/node-only`;
+    mkdirSync(only, { recursive: true });
+    symlinkSync(realpathSync(runtimeBin("node")), `${only}/node`);
+    const path = `${only}:/usr/bin:/bin`;
+    const which = sh("sh", ["-c", "command -v bun || command -v deno"], { env: { PATH: path } });
+    assert.notEqual(which.status, 0, `expected no bun or deno on ${path}: ${which.stdout}`);
+    const held = uniqueName("npm-node-bin");
+    const writer = spawn(runtimeBin("node"), ["use_node.mjs", held, "--hold"], {
+      cwd: scratch,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      await new Promise((resolve) => writer.stdout!.once("data", resolve));
+      const bin = `${scratch}/node_modules/.bin/memstats`;
+      const env = { PATH: path, XDG_CACHE_HOME: emptyCache };
+      const show = sh(bin, ["show", held], { cwd: scratch, env });
+      assert.equal(show.status, 0, show.stderr);
+      assert.match(show.stdout, /from-package/);
+      assert.equal(show.stderr, "", "no warning");
+      const missing = sh(bin, ["show", uniqueName("none")], { cwd: scratch, env });
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /^memstats show: .*\[NOT_FOUND\]\n$/);
+    } finally {
+      writer.kill("SIGKILL");
+      cleanup(held);
+    }
+  });
+
+  it("under Node older than 26, opening a registry and the bin fail with one SHIM error naming Node.js 26", {
+    skip: OLD_NODE ? false : "no Node older than 26 on this machine",
+  }, () => {
+    const old = OLD_NODE!;
+    writeFileSync(`${scratch}/try_old.mjs`, TRY_SCRIPT);
+    const name = uniqueName("old-node");
+    const r = sh(old.bin, ["try_old.mjs", name], { cwd: scratch });
+    const answer = JSON.parse(ok(r, `${old.bin} ${old.version}`));
+    assert.equal(answer.ok, false);
+    assert.equal(answer.mstats, true, "a MemstatsError");
+    assert.equal(answer.code, "SHIM");
+    assert.match(answer.message, /needs Node\.js 26 or newer/);
+    assert.ok(answer.message.includes(old.version.slice(1)), answer.message);
+    assert.equal(r.stderr, "", "no warning, no stack trace");
+    assert.equal(existsSync(`/dev/shm${name}`), false, "nothing was created");
+    const dir = `${work}/old-node`;
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(realpathSync(old.bin), `${dir}/node`);
+    const cli = sh(`${scratch}/node_modules/.bin/memstats`, ["show", name], {
+      cwd: scratch,
+      env: { PATH: `${dir}:/usr/bin:/bin` },
+    });
+    assert.equal(cli.status, 1);
+    assert.match(cli.stderr, /^memstats show: memstats-shm needs Node\.js 26 or newer .*\[SHIM\]\n$/);
   });
 
   it("a prebuilt library whose bytes or source hash do not match is never loaded", () => {
@@ -177,7 +273,10 @@ describe("packaging", () => {
     const env = { NO_COLOR: "1" };
     ok(sh(runtimeBin("deno"), ["lint"], { env }), "deno lint");
     ok(sh(runtimeBin("deno"), ["fmt", "--check"], { env }), "deno fmt --check");
-    ok(sh(runtimeBin("deno"), ["doc", "--lint", "mod.ts", "src/cli/main.ts"], { env }), "deno doc --lint");
+    ok(
+      sh(runtimeBin("deno"), ["doc", "--lint", "mod.ts", "src/cli/main.ts", "src/prom_client.ts"], { env }),
+      "deno doc --lint",
+    );
   });
 
   it("deno publish --dry-run is clean (no slow types, no warnings)", () => {
@@ -217,7 +316,7 @@ describe("packaging", () => {
     try {
       await new Promise((resolve) => writer.stdout!.once("data", resolve));
       const bin = `${scratch}/node_modules/.bin/memstats`;
-      const env = { PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` }; // `bun` for the shebang
+      const env = { PATH: `${ROOT}node_modules/.bin:${process.env.PATH}` }; // `node` (26) for the shebang
       const r = sh(bin, ["show", name], { cwd: scratch, env });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /from-package/);
@@ -263,10 +362,11 @@ describe("packaging", () => {
   describe("without a C compiler", () => {
     const bare = `${work}/bare-path`;
     const cache = `${work}/nocc-cache`;
-    /** The runtimes the npm package is tried from; Node joins when src/ffi/node.ts lands. */
+    /** The runtimes the npm package is tried from. */
     const NPM_RUNTIMES = [
       { name: "bun", argv: (f: string) => [runtimeBin("bun"), f] },
       { name: "deno", argv: (f: string) => [runtimeBin("deno"), "run", "-A", f] },
+      { name: "node", argv: (f: string) => [runtimeBin("node"), f] },
     ];
 
     function bareRun(argv: string[], cwd: string, xdg: string): SpawnSyncReturns<string> {
@@ -281,7 +381,7 @@ describe("packaging", () => {
       assert.equal(r.stdout.trim(), "none", r.stderr);
     });
 
-    it("the npm package works from Bun and Deno (npm: specifier too) with its prebuilt shim", () => {
+    it("the npm package works from Bun, Deno (npm: specifier too) and Node with its prebuilt shim", () => {
       for (const rt of NPM_RUNTIMES) {
         for (const spec of rt.name === "deno" ? ["@memstats/shm", "npm:@memstats/shm"] : ["@memstats/shm"]) {
           writeFileSync(`${scratch}/use_bare.ts`, useScript(spec));

@@ -82,7 +82,7 @@ describe("racing creators", () => {
     }
   });
 
-  it(`50 processes (25 Bun, 25 Deno) open one new name at once: one creator, all attach, no error (${HERE} parent)`, async () => {
+  it(`50 processes (Bun, Deno and Node in turn) open one new name at once: one creator, all attach, no error (${HERE} parent)`, async () => {
     const r = await raceRound(50);
     console.log(`racing creators: ${JSON.stringify(r)}`);
     assert.equal(r.creators, 1);

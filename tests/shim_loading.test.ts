@@ -27,7 +27,7 @@ import {
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { cachedLibraryName } from "../src/ffi/locate.ts";
-import { ROOT, type Runtime, runtimeBin, uniqueName } from "./helpers.ts";
+import { ROOT, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
 
 const PROBE = `${ROOT}tests/fixtures/open_default.ts`;
 const NOBODY = 65534;
@@ -78,7 +78,7 @@ function probe(rt: Runtime, env: Record<string, string>): string {
   const base: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", NO_COLOR: "1" };
   if (process.env.DENO_DIR) base.DENO_DIR = process.env.DENO_DIR;
   else if (process.env.HOME) base.DENO_DIR = `${process.env.HOME}/.cache/deno`;
-  const argv = rt === "bun" ? [PROBE, uniqueName("trust")] : ["run", "-A", PROBE, uniqueName("trust")];
+  const argv = rt === "deno" ? ["run", "-A", PROBE, uniqueName("trust")] : [PROBE, uniqueName("trust")];
   // `env -i`: exactly this environment (Deno's spawnSync adds the parent's to the one it is given).
   const vars = Object.entries({ ...base, ...env }).map(([k, v]) => `${k}=${v}`);
   const r = spawnSync("env", ["-i", ...vars, runtimeBin(rt), ...argv], { encoding: "utf8", timeout: 60_000 });
@@ -100,7 +100,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     const { home, lib } = primedCache();
     rmSync(lib);
     symlinkSync(EVIL, lib);
-    for (const rt of ["bun", "deno"] as const) {
+    for (const rt of RUNTIMES) {
       const out = probe(rt, { XDG_CACHE_HOME: home, MEMSTATS_SHIM_PREBUILT: "0" });
       assert.match(out, /^SHIM the cached shim .* is a symbolic link, refused/, rt);
     }
@@ -123,7 +123,10 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     const seen = new Map<string, number>();
     try {
       for (let i = 0; i < 30; i++) {
-        const out = probe(i % 2 ? "deno" : "bun", { XDG_CACHE_HOME: home, MEMSTATS_SHIM_PREBUILT: "0" });
+        const out = probe(RUNTIMES[i % RUNTIMES.length], {
+          XDG_CACHE_HOME: home,
+          MEMSTATS_SHIM_PREBUILT: "0",
+        });
         const kind = out === "OK" ? "OK" : out.replace(/ \/.*$/, "");
         seen.set(kind, (seen.get(kind) ?? 0) + 1);
         assert.match(out, /^(OK|SHIM the cached shim .* is a symbolic link, refused.*)$/, out);
@@ -148,6 +151,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     symlinkSync(lib, `${dir}/link.so`);
     assert.equal(probe("deno", { MEMSTATS_SHIM_PATH: `${dir}/link.so` }), "OK");
     assert.equal(probe("bun", { MEMSTATS_SHIM_PATH: `${dir}/link.so` }), "OK");
+    assert.equal(probe("node", { MEMSTATS_SHIM_PATH: `${dir}/link.so` }), "OK");
   });
 
   it(
@@ -161,7 +165,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
       assert.equal(r.status, 0, String(r.stderr));
       chmodSync(`${dir}/theirs.so`, 0o755);
       assert.equal(statSync(`${dir}/theirs.so`).uid, NOBODY);
-      for (const rt of ["bun", "deno"] as const) {
+      for (const rt of RUNTIMES) {
         const out = probe(rt, { MEMSTATS_SHIM_PATH: `${dir}/theirs.so` });
         assert.match(
           out,
@@ -197,7 +201,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     const env = { TMPDIR: tmp, MEMSTATS_SHIM_PREBUILT: "0" };
     // A directory of theirs, even a private one.
     assert.equal(spawnSync("runuser", ["-u", "nobody", "--", "mkdir", "-m", "700", dir]).status, 0);
-    for (const rt of ["bun", "deno"] as const) {
+    for (const rt of RUNTIMES) {
       const out = probe(rt, env);
       assert.match(
         out,

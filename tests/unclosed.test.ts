@@ -20,23 +20,16 @@ describe("registries dropped without close()", () => {
         const keep = MemoryStatsRegistry.open(name, { capacity: 16 });
         try {
           const file = `${ROOT}tests/fixtures/leak.ts`;
-          const r = rt === "bun"
-            ? spawnSync(runtimeBin("bun"), [file, name, "10000", mode], {
-              encoding: "utf8",
-              timeout: 300_000,
-            })
-            : spawnSync(runtimeBin("deno"), [
-              "run",
-              "-A",
-              "--v8-flags=--expose-gc",
-              file,
-              name,
-              "10000",
-              mode,
-            ], {
-              encoding: "utf8",
-              timeout: 300_000,
-            });
+          // The collector exposed: Bun has Bun.gc; Deno and Node take V8's flag.
+          const argv = {
+            bun: [file],
+            deno: ["run", "-A", "--v8-flags=--expose-gc", file],
+            node: ["--expose-gc", file],
+          }[rt];
+          const r = spawnSync(runtimeBin(rt), [...argv, name, "10000", mode], {
+            encoding: "utf8",
+            timeout: 300_000,
+          });
           assert.equal(r.status, 0, r.stderr);
           const { mappings, held } = JSON.parse(r.stdout);
           // A conservative collector may keep a handful reachable from the stack; never thousands.

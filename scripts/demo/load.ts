@@ -1,17 +1,19 @@
 /**
  * Demo load generator (Bun): `concurrency` loops of fetch against the
- * servers, with request sizes that swell and shrink in waves so the live
- * table and the sparkline have something to show. Runs until SIGTERM or
- * stdin closes, then prints `{"requests":N,"errors":N}`.
+ * servers (the ports in DEMO_PORTS, taken in turn: the Bun servers' and the
+ * Node cluster's), with request sizes that swell and shrink in waves so the
+ * live table and the sparkline have something to show. Runs until SIGTERM
+ * or stdin closes, then prints `{"requests":N,"errors":N}`.
  */
 import process from "node:process";
 
-const port = Number(process.env.DEMO_PORT);
+const ports = (process.env.DEMO_PORTS ?? "").split(",").map(Number);
 const concurrency = Number(process.env.DEMO_CONCURRENCY ?? 4);
 const start = Date.now();
 let requests = 0;
 let errors = 0;
 let running = true;
+let turn = 0;
 
 // Sizes in KiB and hold times in ms swell and shrink together, a wave about every 12 s,
 // with an occasional large request; the think time keeps two cores responsive.
@@ -28,6 +30,7 @@ async function loop(): Promise<void> {
     try {
       // A new connection per request: the kernel spreads connections, not requests,
       // over the processes sharing the port.
+      const port = ports[turn++ % ports.length];
       const r = await fetch(`http://127.0.0.1:${port}/work?kb=${kb}&hold=${hold}`, {
         headers: { connection: "close" },
       });

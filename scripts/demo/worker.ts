@@ -3,9 +3,11 @@
  * runs jobs for its HTTP server. A job allocates `kb` KiB (a buffer plus
  * some JS objects, so both external memory and heap move), holds it for
  * `holdMs` like a cache entry, then lets it go. `arena_bytes` is the bytes
- * this thread holds right now.
+ * this thread holds right now. Runs as a Bun or Deno Worker and as a Node
+ * `worker_threads` Worker.
  */
 import { MemoryStatsRegistry, type SlotHandle, startSampler } from "../../mod.ts";
+import { parent } from "../../tests/fixtures/threads.ts";
 
 let reg: MemoryStatsRegistry | undefined;
 let slot: SlotHandle | null = null;
@@ -26,17 +28,16 @@ function job(kb: number, holdMs: number): number {
   return rows.length;
 }
 
-self.onmessage = (e: MessageEvent) => {
-  const m = e.data;
+parent.onMessage((m) => {
   if (m.op === "start") {
     reg = MemoryStatsRegistry.open(m.segment, { create: false });
     slot = reg.registerSlot({ label: m.label });
     if (slot) startSampler(reg, { slot, intervalMs: 250 });
-    self.postMessage({ op: "ready" });
+    parent.post({ op: "ready" });
   } else if (m.op === "job") {
-    self.postMessage({ op: "done", id: m.id, rows: job(m.kb, m.holdMs) });
+    parent.post({ op: "done", id: m.id, rows: job(m.kb, m.holdMs) });
   } else if (m.op === "close") {
     reg?.close(); // releases the slot before the thread goes
-    self.postMessage({ op: "closed" });
+    parent.post({ op: "closed" });
   }
-};
+});

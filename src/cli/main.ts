@@ -1,8 +1,9 @@
 #!/usr/bin/env bun
 /**
  * The `memstats` command: inspect and maintain memstats-shm segments.
- * Runs unchanged under Bun (`bunx memstats`, `bun src/cli/main.ts`) and
- * Deno (`deno run -A jsr:@memstats/shm/cli`).
+ * Runs unchanged under Bun (`bun src/cli/main.ts`), Deno
+ * (`deno run -A jsr:@memstats/shm/cli`) and Node 26 or newer (`npx memstats`,
+ * the npm package's bin).
  *
  * Exit codes: 0 ok, 1 error (one line naming the problem and the fix),
  * 2 usage error. No input ever ends in a stack trace; set

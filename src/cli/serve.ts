@@ -194,7 +194,7 @@ export async function serve(args: Parsed): Promise<number> {
   });
   let server: HttpServer;
   try {
-    server = rt.serveHttp({ hostname: host, port }, handler);
+    server = await rt.serveHttp({ hostname: host, port }, handler);
   } catch (e) {
     source.close();
     listenFailure(e, host, port);

@@ -11,6 +11,7 @@ import { runtime } from "../runtime/mod.ts";
 import { loadBun } from "./bun.ts";
 import { denoEnv, loadDeno } from "./deno.ts";
 import { type EnvReader, type ShimCandidate, shimCandidates } from "./locate.ts";
+import { loadNode, nodeFfi } from "./node.ts";
 import { isDenoPermissionError, permissionError } from "./permissions.ts";
 import { SHIM_ABI } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
@@ -24,13 +25,14 @@ let loaded: NativeShim | undefined;
 function load(c: ShimCandidate, rt: "bun" | "deno" | "node"): NativeShim {
   if (rt === "bun") return loadBun(c.file.loadPath, c.kind === "tinycc");
   if (c.kind === "tinycc") throw new Error("TinyCC is Bun's");
-  return loadDeno(c.file.loadPath);
+  return rt === "deno" ? loadDeno(c.file.loadPath) : loadNode(c.file.loadPath);
 }
 
 /** The native shim for this JS thread, loading (or building) it on first use. */
 export function shim(): NativeShim {
   if (loaded) return loaded;
   const rt = runtime();
+  if (rt.name === "node") nodeFfi(); // says which Node.js and flags are needed before anything is built
   const env: EnvReader = rt.name === "deno" ? denoEnv : (name) => rt.env(name);
   const notes: string[] = [];
   const needs = new Set<string>();

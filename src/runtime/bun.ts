@@ -75,7 +75,8 @@ export function bunRuntime(): Runtime {
       proc.on(signal, fn); // like Node's, never keeps the process alive
       return () => proc.off(signal, fn);
     },
-    serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer {
+    // deno-lint-ignore require-await
+    async serveHttp(options: HttpServeOptions, handler: HttpHandler): Promise<HttpServer> {
       let server: ReturnType<BunGlobal["serve"]>;
       try {
         server = B.serve({

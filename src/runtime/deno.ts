@@ -67,7 +67,8 @@ export function denoRuntime(): Runtime {
       D.addSignalListener(signal, fn); // Deno's signal listeners do not hold the event loop open
       return () => D.removeSignalListener(signal, fn);
     },
-    serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer {
+    // deno-lint-ignore require-await
+    async serveHttp(options: HttpServeOptions, handler: HttpHandler): Promise<HttpServer> {
       let server: ReturnType<DenoGlobal["serve"]>;
       try {
         server = D.serve({

@@ -1,12 +1,13 @@
 /**
- * One shape for "cannot listen" errors from `Deno.serve` and `Bun.serve`,
- * so the core and the CLI can explain them without knowing the runtime.
+ * One shape for "cannot listen" errors from `Deno.serve`, `Bun.serve` and
+ * `node:http`, so the core and the CLI can explain them without knowing the
+ * runtime.
  *
  * @module
  */
 import type { HttpServeOptions, ListenErrorCode } from "./types.ts";
 
-// Deno's error classes by name; Bun sets a Node-style `code`.
+// Deno's error classes by name; Bun and Node set a `code`.
 const BY_NAME: Record<string, ListenErrorCode> = {
   AddrInUse: "EADDRINUSE",
   AddrNotAvailable: "EADDRNOTAVAIL",
@@ -21,7 +22,7 @@ export function listenError(e: unknown, options: HttpServeOptions): unknown {
   let code: ListenErrorCode | undefined = typeof raw === "string" && CODES.includes(raw)
     ? raw as ListenErrorCode
     : BY_NAME[e.name];
-  if (code === undefined && /lookup address|Name or service not known/i.test(e.message)) {
+  if (code === undefined && /lookup address|Name or service not known|getaddrinfo/i.test(e.message)) {
     code = "EADDRNOTAVAIL";
   }
   if (code === undefined) return e;

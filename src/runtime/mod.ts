@@ -6,6 +6,7 @@
 import { MemstatsError } from "../errors.ts";
 import { bunRuntime } from "./bun.ts";
 import { denoRuntime } from "./deno.ts";
+import { nodeRuntime } from "./node.ts";
 import type { Runtime } from "./types.ts";
 
 export type {
@@ -25,6 +26,10 @@ export function runtimeName(): Runtime["name"] | undefined {
   const g = globalThis as Record<string, unknown>;
   if (g.Bun) return "bun";
   if (g.Deno) return "deno";
+  // Bun and Deno also set process.versions.node, so Node is the runtime left over.
+  if (typeof (g.process as { versions?: { node?: unknown } } | undefined)?.versions?.node === "string") {
+    return "node";
+  }
   return undefined;
 }
 
@@ -34,8 +39,12 @@ export function runtime(): Runtime {
   const name = runtimeName();
   if (name === "bun") current = bunRuntime();
   else if (name === "deno") current = denoRuntime();
+  else if (name === "node") current = nodeRuntime();
   else {
-    throw new MemstatsError("SHIM", "memstats-shm needs Bun or Deno (their FFI); this runtime has neither");
+    throw new MemstatsError(
+      "SHIM",
+      "memstats-shm needs Bun, Deno or Node.js 26+ (their FFI); this runtime is none of them",
+    );
   }
   return current;
 }

@@ -1,7 +1,7 @@
 /**
  * The runtime services the core needs besides native calls: environment,
  * exit hooks, timers, signals, memory figures and an HTTP listener. One
- * implementation per runtime (`bun.ts`, `deno.ts`); nothing outside
+ * implementation per runtime (`bun.ts`, `deno.ts`, `node.ts`); nothing outside
  * `src/runtime/` and `src/ffi/` knows which runtime runs.
  *
  * @module
@@ -93,9 +93,10 @@ export interface Runtime {
    */
   onSignal(signal: DiagnosticSignal, fn: () => void): () => void;
   /**
-   * Start an HTTP/1.1 server calling `handler` for every request. It keeps
-   * the process alive until closed. Throws an `Error` whose `code` is a
-   * {@linkcode ListenErrorCode} when it cannot listen.
+   * Start an HTTP/1.1 server calling `handler` for every request; resolves
+   * once it listens. It keeps the process alive until closed. Rejects with
+   * an `Error` whose `code` is a {@linkcode ListenErrorCode} when it cannot
+   * listen.
    */
-  serveHttp(options: HttpServeOptions, handler: HttpHandler): HttpServer;
+  serveHttp(options: HttpServeOptions, handler: HttpHandler): Promise<HttpServer>;
 }
