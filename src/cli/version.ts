@@ -9,4 +9,4 @@
  */
 
 /** This package's version. */
-export const VERSION = "0.1.0";
+export const VERSION = "0.2.0";
