@@ -12,7 +12,9 @@
  * `--quiet SECONDS` (wait for that many seconds of idle CPUs before each
  * runtime's suite; default 15, 0 with `--smoke`), `--keep DIR` (keep the
  * raw results there), `--render DIR` (write the report again from kept
- * results, measuring nothing).
+ * results, measuring nothing), `--protocol [--before DIR]` (add "The read
+ * protocol", against an earlier checkout), `--serve-load` (add `memstats
+ * serve` under load).
  *
  * The driver runs the suite once per runtime, each in a fresh child process
  * (`--suite --json FILE`), sequentially so they never compete for the two
@@ -599,6 +601,9 @@ function parseArgs(argv: string[]): {
   quiet: number;
   keep?: string;
   render?: string;
+  protocol: boolean;
+  before?: string;
+  serveLoad: boolean;
 } {
   const get = (flag: string) => {
     const i = argv.indexOf(flag);
@@ -625,6 +630,9 @@ function parseArgs(argv: string[]): {
     quiet: Number(get("--quiet") ?? (argv.includes("--smoke") ? 0 : 15)),
     keep: get("--keep"),
     render: get("--render"),
+    protocol: argv.includes("--protocol"),
+    before: get("--before"),
+    serveLoad: argv.includes("--serve-load"),
   };
 }
 
@@ -643,7 +651,7 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
   if (o.render) {
     // Render kept results again (after a change to the report's wording), without measuring.
     const kept = JSON.parse(readFileSync(join(o.render, "run.json"), "utf8"));
-    writeFileSync(o.out, renderMarkdown(kept.machine, kept.results, kept.command));
+    writeFileSync(o.out, renderMarkdown(kept.machine, kept.results, kept.command) + (kept.extra ?? ""));
     process.stderr.write(`wrote ${o.out} from ${o.render}\n`);
     return;
   }
@@ -677,10 +685,45 @@ async function drive(o: ReturnType<typeof parseArgs>): Promise<void> {
   }
   const launcher = HERE === "deno" ? "deno run -A scripts/bench.ts" : `${HERE} scripts/bench.ts`;
   const command = [launcher, ...process.argv.slice(2)].join(" ").trim();
-  if (o.keep) writeFileSync(join(dir, "run.json"), JSON.stringify({ machine, results, command }));
-  const md = renderMarkdown(machine, results, command);
+  const extra = await extraSections(o);
+  if (o.keep) writeFileSync(join(dir, "run.json"), JSON.stringify({ machine, results, command, extra }));
+  const md = renderMarkdown(machine, results, command) + extra;
   writeFileSync(o.out, md);
   process.stderr.write(`\nwrote ${o.out}\n`);
+}
+
+/**
+ * The sections measured by their own scripts, after the suites: the read
+ * protocol (`--protocol`, against `--before DIR` when given) and `memstats
+ * serve` under load (`--serve-load`).
+ */
+async function extraSections(o: ReturnType<typeof parseArgs>): Promise<string> {
+  let md = "";
+  if (o.protocol) {
+    const { protocolSection } = await import("./bench_protocol.ts");
+    process.stderr.write("\n=== the read protocol\n");
+    md += "\n" + protocolSection(o.before, o.smoke, o.runtimes) + "\n";
+  }
+  if (o.serveLoad) {
+    const { loadTable, serveLoad } = await import("./serve_load.ts");
+    const slots = o.smoke ? 1024 : 65_536;
+    const runs = [];
+    for (const runtime of ["bun", "deno"] as const) {
+      process.stderr.write(`\n=== memstats serve under load (${runtime})\n`);
+      runs.push(await serveLoad({ runtime, slots, fields: 4, requests: 20, rounds: o.smoke ? 1 : 3 }));
+    }
+    runs.push(
+      await serveLoad({ runtime: "bun", slots, fields: 4, requests: 20, rounds: 1, totalsOnly: true }),
+    );
+    md += "\n## memstats serve under load\n\n" +
+      `${
+        slots.toLocaleString("en-US")
+      } live slots of 4 fields, 20 concurrent \`/metrics\` requests (one \`curl\` ` +
+      "process each) per round, measured by `scripts/serve_load.ts`: the time until every response is " +
+      "complete, and the server's resident memory (sampled every 20 ms, and the kernel's high-water mark).\n\n" +
+      loadTable(runs) + "\n";
+  }
+  return md;
 }
 
 if (import.meta.main) {

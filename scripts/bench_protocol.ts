@@ -10,7 +10,8 @@
  * 3. `aggregateStats()` over 1,048,576 slots all stuck mid-update.
  *
  * Usage: `bun scripts/bench_protocol.ts [--before /path/to/checkout] [--smoke]`.
- * Prints a markdown section (BENCHMARKS.md, "The read protocol").
+ * Prints a markdown section; `scripts/bench.ts --protocol` puts it in
+ * BENCHMARKS.md ("The read protocol").
  */
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
@@ -76,12 +77,16 @@ async function child(before: string | undefined, smoke: boolean): Promise<void> 
   }];
   let old: { aggregateStats(): unknown; close(): void } | undefined;
   if (before) {
-    const mod = await import(`${before.replace(/\/$/, "")}/mod.ts`);
-    old = mod.MemoryStatsRegistry.open(name, { readOnly: true });
-    variants.push({
-      name: "aggregateStats(), before (reads in JavaScript)",
-      run: () => old!.aggregateStats(),
-    });
+    try {
+      const mod = await import(`${before.replace(/\/$/, "")}/mod.ts`);
+      old = mod.MemoryStatsRegistry.open(name, { readOnly: true });
+      variants.push({
+        name: "aggregateStats(), before (reads in JavaScript)",
+        run: () => old!.aggregateStats(),
+      });
+    } catch {
+      // The earlier version does not run in this runtime (it knew Bun and Deno only).
+    }
   }
   variants.push({ name: "the same read, owners not judged", run: () => totalsOnly(seg, 1000, false) });
   const calls = smoke ? 200 : 20_000;
@@ -136,42 +141,59 @@ function fmt(ns: number): string {
     : `${ns.toFixed(0)} ns`;
 }
 
+/**
+ * Run the measure in each runtime (a child process each, one after the
+ * other) and render the section "The read protocol" of BENCHMARKS.md.
+ * `before`: a checkout of an earlier version (with node_modules) to compare with.
+ */
+export function protocolSection(
+  before: string | undefined,
+  smoke: boolean,
+  runtimes: readonly string[],
+): string {
+  const out: string[] = [
+    "## The read protocol",
+    "",
+    "What reading through the shim costs (C11 fences, a SIGBUS guard, owners judged as they are read), " +
+    "measured by `scripts/bench_protocol.ts` in each runtime, the variants interleaved round by round " +
+    "in one process (medians of 21 rounds of 20,000 calls; ratios are the medians of per-round ratios)" +
+    (before ? `, against the version checked out at \`${before}\`, loaded in the same process.` : "."),
+    "",
+  ];
+  for (const rt of runtimes) {
+    const bin = `${ROOT}node_modules/.bin/${rt}`;
+    const me = fileURLToPath(import.meta.url);
+    const args = ["--child", ...(before ? ["--before", before] : []), ...(smoke ? ["--smoke"] : [])];
+    const argv = [...(rt === "deno" ? ["run", "-A"] : []), me, ...args];
+    const r = spawnSync(bin, argv, { encoding: "utf8", timeout: 600_000 });
+    if (r.status !== 0) throw new Error(`${rt}: ${r.stderr}`);
+    const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    out.push(
+      `### ${rt}`,
+      "",
+      "| read | median | p25 – p75 | ratio to the first row |",
+      "| --- | --- | --- | --- |",
+    );
+    res.reads.rows.forEach((row: Row, i: number) => {
+      const ratio = quantile(res.reads.ratios[i], 0.5);
+      out.push(
+        `| ${row.name} | **${fmt(row.median)}** | ${fmt(row.p25)} – ${fmt(row.p75)} | ${ratio.toFixed(2)}× |`,
+      );
+    });
+    const st = res.stuck.rows[0];
+    out.push(
+      `| ${st.name} | **${fmt(st.median)}** | ${fmt(st.p25)} – ${fmt(st.p75)} | ${res.skipped} skipped |`,
+      "",
+    );
+  }
+  return out.join("\n");
+}
+
 if (import.meta.main) {
   const args = process.argv.slice(2);
   const smoke = args.includes("--smoke");
   const at = args.indexOf("--before");
   const before = at === -1 ? undefined : args[at + 1];
-  if (args.includes("--child")) {
-    await child(before, smoke);
-  } else {
-    const out: string[] = ["## The read protocol", ""];
-    for (const rt of ["bun", "deno"]) {
-      const bin = `${ROOT}node_modules/.bin/${rt}`;
-      const me = fileURLToPath(import.meta.url);
-      const argv = [...(rt === "deno" ? ["run", "-A"] : []), me, "--child", ...args];
-      const r = spawnSync(bin, argv, { encoding: "utf8", timeout: 600_000 });
-      if (r.status !== 0) throw new Error(`${rt}: ${r.stderr}`);
-      const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
-      out.push(
-        `### ${rt}`,
-        "",
-        "| read | median | p25 – p75 | ratio to the first row (median of rounds) |",
-        "| --- | --- | --- | --- |",
-      );
-      res.reads.rows.forEach((row: Row, i: number) => {
-        const ratio = quantile(res.reads.ratios[i], 0.5);
-        out.push(
-          `| ${row.name} | **${fmt(row.median)}** | ${fmt(row.p25)} – ${fmt(row.p75)} | ${
-            ratio.toFixed(2)
-          }× |`,
-        );
-      });
-      const s = res.stuck.rows[0];
-      out.push(
-        `| ${s.name} | **${fmt(s.median)}** | ${fmt(s.p25)} – ${fmt(s.p75)} | ${res.skipped} skipped |`,
-        "",
-      );
-    }
-    console.log(out.join("\n"));
-  }
+  if (args.includes("--child")) await child(before, smoke);
+  else console.log(protocolSection(before, smoke, ["bun", "deno", "node"]));
 }
