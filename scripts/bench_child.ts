@@ -147,7 +147,13 @@ function writer(control: string, config: string, name: string, slot: number, ops
   for (let w = 0; w < 5; w++) run(200_000);
   Atomics.add(ctl, 1, 1);
   say({ ready: true });
-  while (Atomics.load(ctl, 0) === 0); // start together
+  // Start together. Sleep between looks rather than spin: spinning writers on a 2-core machine
+  // starve the parent that is to start them.
+  const waitStart = Date.now();
+  while (Atomics.load(ctl, 0) === 0) {
+    nat.ms_sleep_ms(0.1);
+    if (Date.now() - waitStart > 120_000) throw new Error("the benchmark never said go");
+  }
   const t0 = performance.now();
   run(ops);
   const t1 = performance.now();

@@ -113,7 +113,9 @@ const RUNNERS: readonly Runner[] = [
       () => (existsSync(BIN("node")) ? undefined : "node_modules/.bin/node is missing: run npm install"),
     command: (files, report) => [BIN("node"), [
       "--test",
-      "--test-concurrency=1", // one file at a time, as the other runners do
+      // Every file in one process, one at a time, as `bun test` does: a process per file would
+      // start Node and strip the types of the whole library again for each of them.
+      "--test-isolation=none",
       "--test-reporter=spec",
       "--test-reporter-destination=stdout",
       "--test-reporter=junit",
