@@ -10,7 +10,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { ROOT, runArgs, RUNTIMES } from "./helpers.ts";
+import { CHILD_RUNTIMES, ROOT, runArgs } from "./helpers.ts";
 
 function canUnshare(): string | false {
   const r = spawnSync("unshare", ["-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"], {
@@ -41,7 +41,7 @@ function inSmallShm(script: string): { status: number | null; stdout: string; st
 const q = (args: string[]) => args.map((a) => `'${a}'`).join(" ");
 
 describe("containers: a small /dev/shm", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(
       `${rt}: too big is NO_SPACE at creation (nothing left behind); a sparse segment on a full /dev/shm is NO_SPACE for readers and writers, and ls and show keep working`,
       {

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { takeSnapshot } from "../src/report.ts";
-import { Child, cleanup, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
+import { Child, CHILD_RUNTIMES, cleanup, uniqueName, waitFor } from "./helpers.ts";
 import { slots } from "./fixtures/raw.ts";
 import { cli } from "./fixtures/proc.ts";
 
@@ -24,7 +24,7 @@ function owners(name: string): bigint[] {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("dead owners", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt}: exiting with Workers still running gives back every slot of the process`, async () => {
       const name = uniqueName(`exit-${rt}`);
       const reader = MemoryStatsRegistry.open(name, { capacity: 8 });

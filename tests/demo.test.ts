@@ -11,7 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { cleanup, ROOT, runtimeBin, uniqueName, waitFor } from "./helpers.ts";
+import { cleanup, onlyUnder, ROOT, runtimeBin, uniqueName, waitFor } from "./helpers.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -23,7 +23,9 @@ function alive(pid: number): boolean {
 }
 
 describe("demo", () => {
-  it("a short run ends by itself with a summary and leaves no segment or process behind", () => {
+  it("a short run ends by itself with a summary and leaves no segment or process behind", {
+    skip: onlyUnder("bun"),
+  }, () => {
     const name = uniqueName("demo");
     try {
       const r = spawnSync(
@@ -91,7 +93,9 @@ describe("demo", () => {
     }
   });
 
-  it("kill -QUIT <server pid> while it runs: the server's report reaches the demo's stderr", async () => {
+  it("kill -QUIT <server pid> while it runs: the server's report reaches the demo's stderr", {
+    skip: onlyUnder("bun"),
+  }, async () => {
     const name = uniqueName("demo-quit");
     const demo = spawn(
       runtimeBin("bun"),

@@ -1,5 +1,5 @@
 /**
- * installDiagnostics in real Bun and Deno processes: SIGQUIT sent from this
+ * installDiagnostics in real Bun, Deno and Node processes: SIGQUIT sent from this
  * (another) process prints the report to stderr and the process carries
  * on; MEMSTATS_REPORT prints or writes the same report at exit, still
  * showing the exiting process's own slots.
@@ -17,10 +17,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
-import { cleanup, RUNTIMES, uniqueName } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup, type Runtime, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 
-async function start(rt: "bun" | "deno", name: string, env: Record<string, string> = {}): Promise<Proc> {
+async function start(rt: Runtime, name: string, env: Record<string, string> = {}): Promise<Proc> {
   const p = new Proc(rt, "diag_child.ts", env);
   await p.send({ op: "open", name, options: { capacity: 4 } });
   const { slot } = await p.send({ op: "register", label: `${rt}-diag` });
@@ -30,7 +30,7 @@ async function start(rt: "bun" | "deno", name: string, env: Record<string, strin
 }
 
 describe("diagnostics", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt}: SIGQUIT from another process prints the report to stderr; the process lives on`, async () => {
       const name = uniqueName(`diag-${rt}`);
       const p = await start(rt, name, { MEMSTATS_REPORT: "" });

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { formatValue } from "../src/report_text.ts";
-import { cleanup, HERE, ROOT, uniqueName } from "./helpers.ts";
+import { cleanup, HERE, onlyUnder, ROOT, uniqueName } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 import { ServeProc } from "./fixtures/serve_proc.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "./fixtures/browser.ts";
@@ -49,7 +49,7 @@ describe("end to end: dashboard in Chromium", () => {
   it(
     "the dashboard shows a row per live Bun and Deno writer, values change between two looks, an exited writer disappears; screenshot saved",
     {
-      skip: SKIP,
+      skip: SKIP || onlyUnder("bun"),
     },
     async () => {
       const { chromium } = await import("playwright-core");

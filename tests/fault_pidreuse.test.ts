@@ -15,7 +15,7 @@ import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { geometry, S, slotOffset } from "../src/layout.ts";
 import { claimWord } from "../src/liveness.ts";
-import { Child, cleanup, nextRuntime, type Runtime, RUNTIMES, uniqueName } from "./helpers.ts";
+import { Child, CHILD_RUNTIMES, cleanup, nextRuntime, type Runtime, uniqueName } from "./helpers.ts";
 import { slots } from "./fixtures/raw.ts";
 
 const NS_LAST_PID = "/proc/sys/kernel/ns_last_pid";
@@ -112,7 +112,7 @@ async function deadOwner(rt: Runtime, name: string): Promise<{ pid: number; slot
 }
 
 describe("pid reuse (real)", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt} owner killed, its pid given to an unrelated live process: reclaimed; a live owner is not`, {
       skip: SKIP,
     }, async () => {
@@ -160,7 +160,7 @@ describe("pid reuse (real)", () => {
     });
   }
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(
       `the pid's new holder is itself a ${rt} writer: on a full table it takes the dead slot, and keeps it`,
       { skip: SKIP },

@@ -30,6 +30,24 @@ export function nextRuntime(rt: Runtime): Runtime {
 export const OTHER: Runtime = nextRuntime(HERE);
 
 /**
+ * The runtimes whose children a per-runtime test starts: only the runner's
+ * own. Every runtime has its own runner, so each runtime's children are
+ * still all covered, once instead of three times; the tests about mixing
+ * runtimes (crossprocess, fault, soak, race) keep using RUNTIMES.
+ */
+export const CHILD_RUNTIMES: readonly Runtime[] = [HERE];
+
+/**
+ * For a test whose subject does not depend on the runtime running it (it
+ * starts processes of every runtime itself, or runs only C): the reason to
+ * skip it under every runner but `rt`'s, so that `npm test` runs it once
+ * instead of once per runner; `false` under `rt`'s own runner.
+ */
+export function onlyUnder(rt: Runtime): string | false {
+  return HERE === rt && !EMULATED ? false : `independent of the runner's runtime: the ${rt} runner runs it`;
+}
+
+/**
  * Whether this test process runs under qemu-user (the bun-arm64 and
  * deno-arm64 runners, scripts/arm64.ts): tests that repeat something many
  * times repeat it fewer times there.

@@ -11,7 +11,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { Child, cleanup, RUNTIMES, uniqueName } from "./helpers.ts";
+import { Child, CHILD_RUNTIMES, cleanup, uniqueName } from "./helpers.ts";
 import { asNobody, nobodyProblem, removeNobodyStage } from "./fixtures/nobody.ts";
 
 function hidepidProblem(): string | undefined {
@@ -30,7 +30,7 @@ const SKIP = hidepidProblem();
 describe("hidepid=2", () => {
   after(removeNobodyStage);
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(
       `${rt} as another user under hidepid=2: a hidden live owner is alive (never reclaimed, never left out); once killed it is dead`,
       {

@@ -54,7 +54,7 @@ describe("Node.js runtime", () => {
       existsSync(d)
     );
     const { answer } = node(["--no-warnings", "-e", STRIP_CHECK, ...dirs]);
-    assert.equal(answer.ok, true, answer.message);
+    assert.equal(answer.ok, true, answer.message ?? "");
   });
 
   it("FFI switched off (--no-experimental-ffi, flag or NODE_OPTIONS): one SHIM error naming the flag, nothing created", () => {

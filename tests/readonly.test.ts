@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { MemoryStatsRegistry, MemstatsError } from "../mod.ts";
-import { cleanup, emulatedSkip, ROOT, runFile, RUNTIMES, uniqueName } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup, emulatedSkip, ROOT, runFile, uniqueName } from "./helpers.ts";
 
 /** Permission strings ("r--s", "rw-s") of this process's mappings of a segment. */
 function mappings(name: string): string[] {
@@ -75,7 +75,7 @@ describe("read-only", () => {
     assert.deepEqual(mappings(name), []);
   });
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     for (const view of ["u8", "f64"]) {
       it(`${rt}: a store through a read-only segment's ${view} view is stopped by the kernel (SIGSEGV)`, {
         skip: emulatedSkip(rt),

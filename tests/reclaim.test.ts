@@ -11,7 +11,16 @@ import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { geometry, S, slotOffset } from "../src/layout.ts";
 import { claimWord } from "../src/liveness.ts";
-import { Child, cleanup, ROOT, runArgs, type Runtime, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
+import {
+  Child,
+  CHILD_RUNTIMES,
+  cleanup,
+  ROOT,
+  runArgs,
+  type Runtime,
+  uniqueName,
+  waitFor,
+} from "./helpers.ts";
 
 /** Field 22 of /proc/<pid>/stat: the process start time in ticks. */
 function startTime(pid: number): number {
@@ -46,7 +55,7 @@ function u64le(n: bigint): Uint8Array {
 }
 
 describe("reclaim", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt}: a live child's slot is never reclaimed; after SIGKILL the next register() gets it`, async () => {
       const name = uniqueName(`kill-${rt}`);
       const reg = MemoryStatsRegistry.open(name, { capacity: 2 });

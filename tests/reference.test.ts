@@ -22,7 +22,17 @@ import { tmpdir } from "node:os";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { MemoryStatsRegistry, type ThreadMemoryStats } from "../mod.ts";
-import { Child, cleanup, HERE, OTHER, ROOT, RUNTIMES, uniqueName } from "./helpers.ts";
+import {
+  Child,
+  CHILD_RUNTIMES,
+  cleanup,
+  HERE,
+  onlyUnder,
+  OTHER,
+  ROOT,
+  RUNTIMES,
+  uniqueName,
+} from "./helpers.ts";
 
 const SRC = `${ROOT}native/reference`;
 const CC = process.env.CC || "cc";
@@ -63,7 +73,9 @@ function tsanUnavailable(): string | undefined {
   return undefined;
 }
 
-const NO_TSAN = tsanUnavailable();
+// The tests of C alone (the builds, the reference's stress, ThreadSanitizer) run under one runner.
+const C_ONLY = onlyUnder("deno");
+const NO_TSAN = C_ONLY ? undefined : tsanUnavailable();
 
 const built = new Map<string, string>();
 /** Build a variant once per test process; returns the executable's path. */
@@ -186,7 +198,7 @@ function refRow(r: Json): Json {
 }
 
 describe("reference implementation (native/reference/)", () => {
-  it("builds with -std=c11 -Wall -Wextra -Werror under gcc and clang", { skip: NO_CC }, () => {
+  it("builds with -std=c11 -Wall -Wextra -Werror under gcc and clang", { skip: NO_CC || C_ONLY }, () => {
     const compilers = ["gcc", "clang"].filter(compilerWorks);
     if (!compilers.includes(CC) && compilerWorks(CC)) compilers.push(CC);
     assert.ok(compilers.length > 0);
@@ -303,7 +315,7 @@ describe("reference implementation (native/reference/)", () => {
     },
   );
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt} writers' slots read exactly in the reference`, { skip: NO_CC }, async () => {
       const name = uniqueName(`ref-r-${rt}`);
       const child = new Child(rt);
@@ -386,7 +398,7 @@ describe("reference implementation (native/reference/)", () => {
     }
   });
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(
       `the reference reclaims a SIGKILLed ${rt} owner's slot, and no live one`,
       { skip: NO_CC },
@@ -521,24 +533,28 @@ describe("reference implementation (native/reference/)", () => {
     }
   });
 
-  it("stress at full speed: writers, readers and reclaimers see no torn copy", { skip: NO_CC }, () => {
-    const r = spawnSync(tool("plain"), ["stress", uniqueName("ref-stress"), "--seconds", "2"], {
-      encoding: "utf8",
-      timeout: 120_000,
-    });
-    const out = JSON.parse(r.stdout);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.equal(out.ok, true);
-    assert.equal(out.torn, 0, out.firstTorn);
-    assert.ok(out.abandoned > 0 && out.reclaimedCount === out.abandoned);
-  });
+  it(
+    "stress at full speed: writers, readers and reclaimers see no torn copy",
+    { skip: NO_CC || C_ONLY },
+    () => {
+      const r = spawnSync(tool("plain"), ["stress", uniqueName("ref-stress"), "--seconds", "2"], {
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      const out = JSON.parse(r.stdout);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.equal(out.ok, true);
+      assert.equal(out.torn, 0, out.firstTorn);
+      assert.ok(out.abandoned > 0 && out.reclaimedCount === out.abandoned);
+    },
+  );
 
   for (const reclaimers of [1, 0]) {
     it(
       `ThreadSanitizer: the reference stress (${
         reclaimers ? "reclaimer threads" : "claims reclaim"
       }) reports nothing`,
-      { skip: NO_TSAN },
+      { skip: NO_TSAN || C_ONLY },
       () => {
         const r = spawnSync(
           tool("tsan"),
@@ -570,7 +586,7 @@ describe("reference implementation (native/reference/)", () => {
   it(
     "ThreadSanitizer: the shim's ms_scan in every mode against reference writers: nothing reported, no torn copy, no live owner judged dead",
     {
-      skip: NO_TSAN,
+      skip: NO_TSAN || C_ONLY,
     },
     () => {
       const r = spawnSync(

@@ -12,7 +12,7 @@ import {
   startSampler,
   type ThreadMemoryStats,
 } from "../mod.ts";
-import { cleanup, ROOT, runFile, RUNTIMES, uniqueName, waitFor } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup, ROOT, runFile, uniqueName, waitFor } from "./helpers.ts";
 import { Proc } from "./fixtures/proc.ts";
 
 const MiB = 1 << 20;
@@ -25,7 +25,7 @@ function slotOf(reg: MemoryStatsRegistry, slot: number): ThreadMemoryStats {
 }
 
 describe("sampler", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt}: main thread and Worker figures are non-zero and follow each thread's own allocations`, async () => {
       const name = uniqueName(`sampler-${rt}`);
       const reader = MemoryStatsRegistry.open(name, { capacity: 8, fields: FIELDS });

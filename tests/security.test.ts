@@ -21,7 +21,7 @@ import {
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
 import { shim } from "../src/ffi/mod.ts";
-import { cleanup, HERE, ROOT, runFile, RUNTIMES, uniqueName } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup, HERE, ROOT, runFile, uniqueName } from "./helpers.ts";
 import { asNobody, NOBODY, nobodyArgs, nobodyProblem, removeNobodyStage } from "./fixtures/nobody.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
@@ -92,7 +92,7 @@ describe("security", () => {
     }
   });
 
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(`${rt} running as another user (nobody) is refused with EACCES by a 0600 segment`, {
       skip: NOBODY_SKIP,
     }, () => {

@@ -27,7 +27,7 @@ import {
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { cachedLibraryName } from "../src/ffi/locate.ts";
-import { ROOT, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
+import { CHILD_RUNTIMES, ROOT, type Runtime, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
 
 const PROBE = `${ROOT}tests/fixtures/open_default.ts`;
 const NOBODY = 65534;
@@ -100,7 +100,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     const { home, lib } = primedCache();
     rmSync(lib);
     symlinkSync(EVIL, lib);
-    for (const rt of RUNTIMES) {
+    for (const rt of CHILD_RUNTIMES) {
       const out = probe(rt, { XDG_CACHE_HOME: home, MEMSTATS_SHIM_PREBUILT: "0" });
       assert.match(out, /^SHIM the cached shim .* is a symbolic link, refused/, rt);
     }
@@ -165,7 +165,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
       assert.equal(r.status, 0, String(r.stderr));
       chmodSync(`${dir}/theirs.so`, 0o755);
       assert.equal(statSync(`${dir}/theirs.so`).uid, NOBODY);
-      for (const rt of RUNTIMES) {
+      for (const rt of CHILD_RUNTIMES) {
         const out = probe(rt, { MEMSTATS_SHIM_PATH: `${dir}/theirs.so` });
         assert.match(
           out,
@@ -201,7 +201,7 @@ describe("loading the native shim only from what cannot be swapped", { skip: CC_
     const env = { TMPDIR: tmp, MEMSTATS_SHIM_PREBUILT: "0" };
     // A directory of theirs, even a private one.
     assert.equal(spawnSync("runuser", ["-u", "nobody", "--", "mkdir", "-m", "700", dir]).status, 0);
-    for (const rt of RUNTIMES) {
+    for (const rt of CHILD_RUNTIMES) {
       const out = probe(rt, env);
       assert.match(
         out,

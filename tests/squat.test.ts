@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { cleanup, RUNTIMES } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup } from "./helpers.ts";
 import { NOBODY, nobodyProblem as asNobodyProblem, runAsNobody } from "./fixtures/nobody.ts";
 
 const SKIP = asNobodyProblem();
@@ -21,7 +21,7 @@ function answer(r: { status: number | null; stdout: string; stderr: string }) {
 }
 
 describe("the default segment squatted by another user", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     it(
       `${rt}: getOrRegisterSlot() and memstats name the squatter's uid and how to choose a name of one's own; MEMSTATS_SEGMENT works`,
       {

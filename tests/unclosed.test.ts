@@ -10,10 +10,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { MemoryStatsRegistry } from "../mod.ts";
-import { cleanup, ROOT, runtimeBin, RUNTIMES, uniqueName } from "./helpers.ts";
+import { CHILD_RUNTIMES, cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
 
 describe("registries dropped without close()", () => {
-  for (const rt of RUNTIMES) {
+  for (const rt of CHILD_RUNTIMES) {
     for (const mode of ["read", "write"] as const) {
       it(`${rt}: 10,000 dropped ${mode === "read" ? "readers" : "writers on 16 slots"} leave (almost) no mapping behind${mode === "write" ? "; the 16 that hold a slot keep it" : ""}`, () => {
         const name = uniqueName(`drop-${rt}-${mode}`);
