@@ -9,8 +9,12 @@ import { MAX_FIELD_NAME_BYTES, MAX_FIELDS, MAX_LABEL_BYTES } from "./layout.ts";
 
 /** A valid segment name: `/` then 1 to 250 of `[A-Za-z0-9._-]`, not `.` or `..`. */
 export const SEGMENT_NAME_PATTERN: RegExp = /^\/[A-Za-z0-9._-]{1,250}$/;
-/** A valid field name: Prometheus-compatible, at most 31 bytes. */
-export const FIELD_NAME_PATTERN: RegExp = /^[A-Za-z_][A-Za-z0-9_]{0,30}$/;
+/**
+ * A valid field name: Prometheus-compatible, at most 31 bytes, and not
+ * `__proto__` (as a key of the `values`, `peaks` and `totals` records it
+ * would set their prototype instead, and the field would vanish).
+ */
+export const FIELD_NAME_PATTERN: RegExp = /^(?!__proto__$)[A-Za-z_][A-Za-z0-9_]{0,30}$/;
 
 /**
  * Throws `INVALID_NAME` unless `name` is a valid segment name.
@@ -86,7 +90,7 @@ export function validateFields(fields: unknown): FieldList {
         "SCHEMA",
         `invalid field name ${
           JSON.stringify(f)
-        }: use [A-Za-z_][A-Za-z0-9_]*, at most ${MAX_FIELD_NAME_BYTES} characters`,
+        }: use [A-Za-z_][A-Za-z0-9_]*, at most ${MAX_FIELD_NAME_BYTES} characters, not __proto__`,
       );
     }
     if (seen.has(f)) throw new MemstatsError("SCHEMA", `field ${JSON.stringify(f)} is listed twice`);

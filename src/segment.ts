@@ -31,6 +31,7 @@ import {
   VERSION_MINOR,
 } from "./layout.ts";
 import {
+  FIELD_NAME_PATTERN,
   type FieldKind,
   type FieldList,
   type FieldSpec,
@@ -498,7 +499,7 @@ function inspectHeader(name: string, head: Uint8Array, size: number, state: numb
     const raw = head.subarray(H.fieldNames + i * FIELD_NAME_SIZE, H.fieldNames + (i + 1) * FIELD_NAME_SIZE);
     const end = raw.indexOf(0);
     const field = dec.decode(raw.subarray(0, end === -1 ? FIELD_NAME_SIZE : end));
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,30}$/.test(field) || names.includes(field)) {
+    if (!FIELD_NAME_PATTERN.test(field) || names.includes(field)) {
       return corrupt(`field name ${JSON.stringify(field)}`);
     }
     names.push(field);

@@ -182,6 +182,12 @@ describe("errors", () => {
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: [] }), "SCHEMA");
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: ["x", "x"] }), "SCHEMA", /twice/);
     throwsCode(() => MemoryStatsRegistry.open(fresh, { fields: ["bad-name"] }), "SCHEMA");
+    // A record key "__proto__" would set the record's prototype: the field would vanish from every read.
+    throwsCode(
+      () => MemoryStatsRegistry.open(fresh, { fields: ["arena_bytes", "__proto__"] }),
+      "SCHEMA",
+      /__proto__/,
+    );
     throwsCode(
       () => MemoryStatsRegistry.open(fresh, { fields: [...Array(33).keys()].map((i) => `f${i}`) }),
       "SCHEMA",

@@ -512,6 +512,12 @@ describe("reference implementation (native/reference/)", () => {
       ["major version 2", (n) => rewrite(n, new Uint8Array([2, 0]), 8), "VERSION", "VERSION"],
       ["state 7", (n) => rewrite(n, u32(7), 32), "SCHEMA", "CORRUPT"],
       ["a bad field name", (n) => rewrite(n, new TextEncoder().encode("9x"), 128), "SCHEMA", "CORRUPT"],
+      [
+        "a field named __proto__",
+        (n) => rewrite(n, new TextEncoder().encode("__proto__\0"), 128),
+        "SCHEMA",
+        "CORRUPT",
+      ],
       ["cut short", (n) => rewrite(n, new Uint8Array(0), 0, 400), "TRUNCATED", "TRUNCATED"],
     ];
     for (const [what, damage, libCode, refCode] of cases) {

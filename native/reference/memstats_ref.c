@@ -251,9 +251,10 @@ int msr_valid_name(const char *name) {
   return 1;
 }
 
-/* [A-Za-z_][A-Za-z0-9_]{0,30} */
+/* [A-Za-z_][A-Za-z0-9_]{0,30}, not __proto__ */
 static int valid_field_name(const char *s, size_t n) {
   if (n < 1 || n > 31) return 0;
+  if (n == 9 && memcmp(s, "__proto__", 9) == 0) return 0;
   for (size_t k = 0; k < n; k++) {
     char c = s[k];
     int alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
