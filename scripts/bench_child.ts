@@ -79,13 +79,34 @@ async function pingpong(
   };
   const readApi = (): number => reg.slotStats(peer)?.arenaBytes ?? -1;
   const read = mode === "raw" ? readRaw : readApi;
+  // Neither side may spin forever: the peer's slot gone (it released after STOP, or died) or no
+  // progress for STALL_MS ends the loop.
+  // Called on every fruitless spin, it looks at the clock once per 65,536 of them (the timed loop
+  // stays a load and a compare).
+  const STALL_MS = 10_000;
+  let spins = 0;
+  let since = 0;
+  const stalled = (): boolean => {
+    if ((++spins & 0xffff) !== 0) return false;
+    const now = performance.now();
+    if (since === 0) since = now;
+    return now - since > STALL_MS;
+  };
+  const progress = (): void => {
+    spins = 0;
+    since = 0;
+  };
   if (role === "pong") {
     let k = 0;
     for (;;) {
       const v = read();
-      if (v === k || v < 0) continue;
-      if (v === STOP) break;
+      if (v < 0 || v === STOP) break;
+      if (v === k) {
+        if (stalled()) throw new Error(`pong: no value from ping for ${STALL_MS} ms`);
+        continue;
+      }
       k = v;
+      progress();
       me.set(k);
     }
     seg.unmap();
@@ -95,16 +116,20 @@ async function pingpong(
   }
   let k = 0;
   const warm = Math.min(1000, rounds);
+  const awaitPong = (): void => {
+    while (read() !== k) if (stalled()) throw new Error(`ping: no answer from pong for ${STALL_MS} ms`);
+    progress();
+  };
   for (let j = 0; j < warm; j++) {
     me.set(++k);
-    while (read() !== k);
+    awaitPong();
   }
   const samples: number[] = [];
   for (let b = 0; b * batch < rounds; b++) {
     const t0 = performance.now();
     for (let j = 0; j < batch; j++) {
       me.set(++k);
-      while (read() !== k);
+      awaitPong();
     }
     samples.push(((performance.now() - t0) * 1e6) / batch);
   }

@@ -6,11 +6,25 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { HERE, ROOT, runFile } from "./helpers.ts";
+import { MemoryStatsRegistry } from "../mod.ts";
+import { cleanup, HERE, ROOT, runArgs, runFile, uniqueName, waitFor } from "./helpers.ts";
+
+/** Pids of live processes whose command line mentions `text`. */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes(text)) pids.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
 
 function benchSegments(tag: string): string[] {
   return existsSync("/dev/shm")
@@ -52,8 +66,43 @@ describe("benchmark smoke", () => {
       }
       assert.ok(!/\bNaN\b/.test(md), "report has NaN figures");
       assert.deepEqual(benchSegments(tag), [], "the benchmark left segments behind");
+      assert.deepEqual(processesMentioning(`mst-bench-${tag}-`), [], "the benchmark left processes behind");
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a pingpong child whose peer releases its slot without a last value exits instead of spinning", async () => {
+    const name = uniqueName("pong");
+    const reg = MemoryStatsRegistry.open(name, { capacity: 4 });
+    const ping = reg.registerSlot({ label: "ping" })!;
+    const [cmd, argv] = runArgs(HERE, `${ROOT}scripts/bench_child.ts`, [
+      "pingpong",
+      name,
+      "pong",
+      "api",
+      "10",
+      "1",
+    ]);
+    const pong = spawn(cmd, argv, { stdio: "ignore" });
+    const exited = new Promise((done) => pong.once("exit", done));
+    try {
+      await waitFor(
+        () => [...reg.perThreadStats()].some((t) => t.label === "pong"),
+        20_000,
+        "pong to register",
+      );
+      ping.set(1);
+      ping.release(); // the peer is gone; its last value was never STOP
+      const gone = await Promise.race([
+        exited.then(() => true),
+        new Promise((r) => setTimeout(r, 5000, false)),
+      ]);
+      assert.equal(gone, true, "pong still spinning 5 s after its peer released its slot");
+    } finally {
+      pong.kill("SIGKILL");
+      reg.close();
+      cleanup(name);
     }
   });
 });
