@@ -17,10 +17,10 @@
  * @module
  */
 import {
+  type Batch,
   CHUNK,
-  ownerOf,
+  IO,
   R,
-  recordAt,
   resetSums,
   SCAN_LABELS,
   SCAN_LIVE,
@@ -29,7 +29,7 @@ import {
   takeSums,
 } from "./reader.ts";
 import type { Segment } from "./segment.ts";
-import type { FieldKind } from "./names.ts";
+import { FIELD_NAME_PATTERN, type FieldKind } from "./names.ts";
 
 /** Memory statistics of one live slot. */
 export interface ThreadMemoryStats {
@@ -138,17 +138,13 @@ export function decodeLabel(raw: Uint8Array): string {
   return decoder.decode(end === -1 ? raw : raw.subarray(0, end)).replace(UNSAFE, "\ufffd");
 }
 
-function labelOf(seg: Segment, slot: number, id: number, bytes: Uint8Array, byteAt: number): string {
+function labelCacheOf(seg: Segment): LabelCache {
   let c = labelCaches.get(seg);
   if (c === undefined) {
     c = { owner: new Float64Array(seg.geometry.capacity), text: [] };
     labelCaches.set(seg, c);
   }
-  if (c.owner[slot] !== id) {
-    c.text[slot] = decodeLabel(bytes.subarray(byteAt, byteAt + 64));
-    c.owner[slot] = id;
-  }
-  return c.text[slot];
+  return c;
 }
 
 /** A {@linkcode TableSnapshot} whose columns grow as needed and are reused. */
@@ -197,6 +193,40 @@ export class Columns implements TableSnapshot {
     this.peaks = this.fields.map((_, j) => more(this.peaks[j] ?? new Float64Array(0)));
   }
 
+  /** Append a batch's records as rows; labels from `cache` (decoded once per claim), if given. */
+  #take(b: Batch, fc: number, cache: LabelCache | undefined): void {
+    const { io, size } = b;
+    const { slot, ownerId, pid, tid, pidNamespace, registeredAt, updatedAt, values, peaks, labels } = this;
+    let row = this.count;
+    for (let k = 0, at = IO.head; k < b.count; k++, at += size, row++) {
+      const s = io[at + R.slot];
+      const id = io[at + R.ownerHi] * 0x100000000 + io[at + R.ownerLo];
+      slot[row] = s;
+      ownerId[row] = id;
+      pid[row] = io[at + R.pid];
+      tid[row] = io[at + R.tid];
+      pidNamespace[row] = io[at + R.pidNamespace];
+      registeredAt[row] = io[at + R.registeredAt];
+      updatedAt[row] = io[at + R.updatedAt];
+      const v0 = at + R.values;
+      for (let j = 0; j < fc; j++) {
+        const v = io[v0 + j];
+        const p = io[v0 + fc + j];
+        values[j][row] = v;
+        peaks[j][row] = p > v ? p : v; // the value's store may land before the peak's
+      }
+      if (cache !== undefined) {
+        if (cache.owner[s] !== id) {
+          const byteAt = (v0 + 2 * fc) * 8;
+          cache.text[s] = decodeLabel(b.bytes.subarray(byteAt, byteAt + 64));
+          cache.owner[s] = id;
+        }
+        labels[row] = cache.text[s];
+      }
+    }
+    this.count = row;
+  }
+
   /**
    * Read slots [from, from + slots) of `seg` (default: all) into these
    * columns: live slots only (the shim judges owners; see `reader.ts`).
@@ -225,29 +255,10 @@ export class Columns implements TableSnapshot {
       this.reclaimedCount = b.reclaimedCount;
       this.deadSlots += b.dead;
       this.skippedSlots += b.skipped + (want - b.scanned);
-      const io = b.io;
-      for (let k = 0; k < b.count; k++) {
-        const at = recordAt(b, k);
-        const row = this.count++;
-        if (row === this.slot.length) this.#grow(Math.min(g.capacity, row * 2));
-        const slot = io[at + R.slot];
-        const id = ownerOf(io, at);
-        this.slot[row] = slot;
-        this.ownerId[row] = id;
-        this.pid[row] = io[at + R.pid];
-        this.tid[row] = io[at + R.tid];
-        this.pidNamespace[row] = io[at + R.pidNamespace];
-        this.registeredAt[row] = io[at + R.registeredAt];
-        this.updatedAt[row] = io[at + R.updatedAt];
-        const v0 = at + R.values;
-        for (let j = 0; j < fc; j++) {
-          const v = io[v0 + j];
-          const p = io[v0 + fc + j];
-          this.values[j][row] = v;
-          this.peaks[j][row] = p > v ? p : v; // the value's store may land before the peak's
-        }
-        if (labels) this.labels[row] = labelOf(seg, slot, id, b.bytes, (v0 + 2 * fc) * 8);
+      if (this.count + b.count > this.slot.length) {
+        this.#grow(Math.min(g.capacity, Math.max(this.slot.length * 2, this.count + b.count)));
       }
+      this.#take(b, fc, labels ? labelCacheOf(seg) : undefined);
       if (b.scanned < want) {
         this.skippedSlots += end - base - want;
         break;
