@@ -75,7 +75,7 @@ async function child(before: string | undefined, smoke: boolean): Promise<void> 
     name: "aggregateStats(), reads in the shim",
     run: () => reader.aggregateStats(),
   }];
-  let old: { aggregateStats(): unknown; close(): void } | undefined;
+  let old: { aggregateStats(): unknown; perThreadStats(): Iterable<unknown>; close(): void } | undefined;
   if (before) {
     try {
       const mod = await import(`${before.replace(/\/$/, "")}/mod.ts`);
@@ -91,6 +91,20 @@ async function child(before: string | undefined, smoke: boolean): Promise<void> 
   variants.push({ name: "the same read, owners not judged", run: () => totalsOnly(seg, 1000, false) });
   const calls = smoke ? 200 : 20_000;
   const reads = measure(variants, calls, smoke ? 3 : 21);
+  // Every row built and iterated, now and before.
+  const each = (r: { perThreadStats(): Iterable<unknown> }) => () => {
+    let n = 0;
+    for (const _ of r.perThreadStats()) n++;
+    return n;
+  };
+  const rows = measure(
+    [
+      { name: "perThreadStats(), reads in the shim", run: each(reader) },
+      ...(old ? [{ name: "perThreadStats(), before (reads in JavaScript)", run: each(old) }] : []),
+    ],
+    smoke ? 20 : 2_000,
+    smoke ? 3 : 21,
+  );
   old?.close();
   reader.close();
   seg.unmap();
@@ -130,7 +144,7 @@ async function child(before: string | undefined, smoke: boolean): Promise<void> 
   w.close();
   MemoryStatsRegistry.unlink(big);
   MemoryStatsRegistry.unlink(name);
-  process.stdout.write(JSON.stringify({ reads, stuck, skipped, capacity }) + "\n");
+  process.stdout.write(JSON.stringify({ reads, rows, stuck, skipped, capacity }) + "\n");
 }
 
 function fmt(ns: number): string {
@@ -178,6 +192,14 @@ export function protocolSection(
       const ratio = quantile(res.reads.ratios[i], 0.5);
       out.push(
         `| ${row.name} | **${fmt(row.median)}** | ${fmt(row.p25)} – ${fmt(row.p75)} | ${ratio.toFixed(2)}× |`,
+      );
+    });
+    res.rows.rows.forEach((row: Row, i: number) => {
+      const ratio = quantile(res.rows.ratios[i], 0.5);
+      out.push(
+        `| ${row.name} | **${fmt(row.median)}** | ${fmt(row.p25)} – ${fmt(row.p75)} | ${
+          i === 0 ? "1.00× (its own first row)" : `${ratio.toFixed(2)}×`
+        } |`,
       );
     });
     const st = res.stuck.rows[0];
