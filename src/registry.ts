@@ -115,6 +115,18 @@ function evidence(n: NativeShim): Evidence {
   return (ourEvidence ??= currentEvidence(n));
 }
 
+/** Where `#lastValues` reads a slot: its doubles, the same memory as bytes, and the seq word read. */
+interface Scratch {
+  readonly doubles: Float64Array;
+  readonly bytes: Uint8Array;
+  readonly seq: Uint32Array;
+}
+
+function newScratch(doubles: number): Scratch {
+  const d = new Float64Array(doubles);
+  return { doubles: d, bytes: new Uint8Array(d.buffer), seq: new Uint32Array(1) };
+}
+
 function installExitHook(n: NativeShim): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -157,6 +169,7 @@ export class MemoryStatsRegistry implements Disposable {
   #handles: (Slot | undefined)[] | undefined;
   #owned = 0;
   #hint = 0;
+  #scratch: Scratch | undefined;
   #closed = false;
   #lastFruitlessReclaim = -Infinity;
   #deathsAtFruitless = 0;
@@ -506,14 +519,22 @@ export class MemoryStatsRegistry implements Disposable {
     this.#hint = h.index;
   }
 
-  /** A copy of a slot's values for its released handle, read through the guarded shim (zeros if it faults). */
-  #lastValues(index: number): Float64Array {
+  /**
+   * A copy of a slot's values for its released handle, read through the
+   * guarded shim into this registry's scratch (zeros if it faults), then
+   * into a plain array: a typed array per release costs ~0.5 µs in Deno.
+   */
+  #lastValues(index: number): number[] {
     const seg = this.#seg;
-    const copy = new Float64Array(slotDoubles(seg.geometry.fieldCount));
+    const n = slotDoubles(seg.geometry.fieldCount);
+    const s = (this.#scratch ??= newScratch(n));
+    let ok = false;
     if (seg.mapped) {
       const at = seg.address + slotOffset(seg.geometry, index);
-      seg.native.ms_read(at, copy.byteLength, S.seq, new Uint8Array(copy.buffer), new Uint32Array(1));
+      ok = seg.native.ms_read(at, n * 8, S.seq, s.bytes, s.seq) >= 0;
     }
+    const copy = new Array<number>(n);
+    for (let k = 0; k < n; k++) copy[k] = ok ? s.doubles[k] : 0;
     return copy;
   }
 

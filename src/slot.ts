@@ -100,7 +100,7 @@ export interface SlotParts {
   readonly onRelease: (handle: Slot) => void;
 }
 
-let detach: (s: Slot, last: Float64Array) => void;
+let detach: (s: Slot, last: ArrayLike<number>) => void;
 
 /**
  * Stop a handle writing to the table (its slot was released, or its mapping
@@ -109,7 +109,7 @@ let detach: (s: Slot, last: Float64Array) => void;
  * `get()` and `peak()` from now on, and every later write throws `CLOSED`.
  * Registry use only.
  */
-export function detachSlot(s: Slot, last: Float64Array): void {
+export function detachSlot(s: Slot, last: ArrayLike<number>): void {
   detach(s, last);
 }
 
@@ -134,7 +134,7 @@ export class Slot implements SlotHandle {
   #peak = 0;
   #u32: Uint32Array;
   #seq: number; // u32 index of the seqlock
-  #copy: Float64Array = RELEASED; // after release: the last values, for get() and peak()
+  #copy: ArrayLike<number> = RELEASED; // after release: the last values, for get() and peak()
   readonly #fieldIndex: ReadonlyMap<string, number>;
   readonly #fence: () => void;
   #onRelease: ((handle: Slot) => void) | undefined;
@@ -226,14 +226,14 @@ export class Slot implements SlotHandle {
     this.release();
   }
 
-  #detach(last: Float64Array): void {
+  #detach(last: ArrayLike<number>): void {
     if (this.#slot.length === 0) return;
     this.#copy = last;
     this.#slot = RELEASED;
     this.#onRelease = undefined;
   }
 
-  #view(): Float64Array {
+  #view(): ArrayLike<number> {
     return this.#slot.length === 0 ? this.#copy : this.#slot;
   }
 
