@@ -318,6 +318,7 @@ async function readers(smoke: boolean, r: SuiteResult): Promise<void> {
           return n;
         }, smoke),
       });
+      r.readers.push({ fn: "snapshot", capacity, active, stat: await m(() => rd.snapshot().count, smoke) });
       if (active === capacity && (capacity === 64 || capacity === sizes[sizes.length - 1])) {
         const c = new Proc(HERE, CHILD, ["rss", "reader", name]);
         const a = await c.next<

@@ -388,7 +388,7 @@ function writers(rs: SuiteResult[]): string {
 
 function collect(rs: SuiteResult[]): string {
   const rows: string[][] = [];
-  const what: Record<ReaderFn, string> = {
+  const what: Record<"perThreadStats" | "aggregateStats", string> = {
     perThreadStats: "(every process's figures)",
     aggregateStats: "(totals)",
   };
@@ -496,7 +496,11 @@ function whyNot(goal: GoalId, r: SuiteResult): string {
     case "perThread64":
     case "perThreadOverAggregate":
       return `\`perThreadStats()\` returns a record per slot, ${fmtTime(per64)} per record here, where ` +
-        "`aggregateStats()` builds none; `registry.snapshot()` gives the same rows as reused columns without records.";
+        "`aggregateStats()` sums inside the shim's scan and builds none. The same read as reused columns, " +
+        `\`registry.snapshot()\`, took ${fmtTime(reader(r, "snapshot", 64, 64)?.median ?? NaN)}: the rest is ` +
+        "three objects per row (the record, its `values` and its `peaks`) and their collection. Lazy records " +
+        "(one object per row, `values` built on access) measured no faster here, and would lose `values` and " +
+        "`peaks` in `structuredClone` and spreads.";
     case "linear":
       return "`aggregateStats()` allocates nothing per slot and stays linear. `perThreadStats()` builds a record per " +
         "slot: at 65,536 slots one call creates tens of MB of records, which overflows the young generation, so " +

@@ -94,6 +94,7 @@ export type HotRatio = keyof typeof HOT_RATIOS;
 export const READER_FNS = {
   aggregateStats: "aggregateStats()",
   perThreadStats: "perThreadStats()",
+  snapshot: "snapshot()",
 } as const;
 /** A key of {@linkcode READER_FNS}. */
 export type ReaderFn = keyof typeof READER_FNS;
