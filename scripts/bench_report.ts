@@ -497,7 +497,9 @@ function whyNot(goal: GoalId, r: SuiteResult): string {
     case "perThreadOverAggregate":
       return `\`perThreadStats()\` returns a record per slot, ${fmtTime(per64)} per record here, where ` +
         "`aggregateStats()` sums inside the shim's scan and builds none. The same read as reused columns, " +
-        `\`registry.snapshot()\`, took ${fmtTime(reader(r, "snapshot", 64, 64)?.median ?? NaN)}: the rest is ` +
+        `\`registry.snapshot()\`, took ${
+          fmtTime(reader(r, "snapshot", 64, 64)?.median ?? NaN)
+        }: the rest is ` +
         "three objects per row (the record, its `values` and its `peaks`) and their collection. Lazy records " +
         "(one object per row, `values` built on access) measured no faster here, and would lose `values` and " +
         "`peaks` in `structuredClone` and spreads.";

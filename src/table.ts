@@ -29,7 +29,7 @@ import {
   takeSums,
 } from "./reader.ts";
 import type { Segment } from "./segment.ts";
-import { FIELD_NAME_PATTERN, type FieldKind } from "./names.ts";
+import type { FieldKind } from "./names.ts";
 
 /** Memory statistics of one live slot. */
 export interface ThreadMemoryStats {
