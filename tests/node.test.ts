@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
-import { cleanup, ROOT, runtimeBin, uniqueName } from "./helpers.ts";
+import { cleanup, onlyUnder, ROOT, runFile, runtimeBin, uniqueName } from "./helpers.ts";
 
 const TRY = `${ROOT}tests/fixtures/try_open.ts`;
 
@@ -117,5 +117,18 @@ console.log(JSON.stringify({ ok: true }));`;
     } finally {
       cleanup(name);
     }
+  });
+});
+
+describe("Node.js: reads in a loop that never yields", () => {
+  // node:ffi keeps something for every call with a typed-array argument until the event loop
+  // turns: a million reads in one synchronous loop held ~30 MB and slowed every later scavenge
+  // (scripts/bench.ts saw perThreadStats() cost 10x more after other reads).
+  it("a million reads grow resident memory by less than 16 MB", { skip: onlyUnder("node") }, () => {
+    const r = runFile("node", `${ROOT}tests/fixtures/sync_reads.ts`, ["1000000"]);
+    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+    assert.ok(line, `no answer (status ${r.status}): ${r.stderr}`);
+    const { grownBytes } = JSON.parse(line) as { grownBytes: number };
+    assert.ok(grownBytes < 16 * 2 ** 20, `resident memory grew by ${(grownBytes / 2 ** 20).toFixed(1)} MB`);
   });
 });
