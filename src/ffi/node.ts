@@ -129,7 +129,9 @@ function pointerArguments(
   for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
     const fn = raw[name];
     const at = sig.args.flatMap((t, i) => (t === "buffer" || t === "cstring" ? [i] : []));
-    out[name] = at.length === 0 ? fn : at.length === 1 && sig.args.length === 1
+    out[name] = at.length === 0
+      ? fn
+      : at.length === 1 && sig.args.length === 1
       ? (v: unknown) => fn(addressOf(v as ArrayBufferView))
       : (...args: unknown[]) => {
         for (const i of at) args[i] = addressOf(args[i] as ArrayBufferView);
