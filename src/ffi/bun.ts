@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { bindSymbols, type FfiSignature, SYMBOLS } from "./symbols.ts";
+import { type ArgConversions, bindSymbols, SYMBOLS } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
 
 // Only the parts of bun:ffi used here, so the module type-checks under Deno and tsc.
@@ -29,25 +29,10 @@ const compiled: unknown[] = [];
  * it: such arguments are made integers first (`| 0`; modes are small, so
  * `>>> 0` stays an integer too).
  */
-function integerArgs(
-  raw: Record<string, (...args: unknown[]) => unknown>,
-): Record<string, (...args: unknown[]) => unknown> {
-  const out: Record<string, (...args: unknown[]) => unknown> = {};
-  for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
-    const f = raw[name];
-    const ints: [number, boolean][] = [];
-    sig.args.forEach((t, i) => {
-      if (t === "i32" || t === "u32") ints.push([i, t === "u32"]);
-    });
-    out[name] = ints.length === 0 ? f : (...args: unknown[]) => {
-      for (const [i, unsigned] of ints) {
-        args[i] = unsigned ? (args[i] as number) >>> 0 : (args[i] as number) | 0;
-      }
-      return f(...args);
-    };
-  }
-  return out;
-}
+const TINYCC_INTEGERS: ArgConversions = {
+  i32: (v: number) => v | 0,
+  u32: (v: number) => v >>> 0,
+};
 
 /**
  * Load the shim at `path` into this Bun thread; with `tinycc`, compile the C
@@ -66,7 +51,7 @@ export function loadBun(path: string, tinycc = false): NativeShim {
   if (tinycc) compiled.push(lib);
   return {
     path,
-    ...bindSymbols(tinycc ? integerArgs(lib.symbols) : lib.symbols),
+    ...bindSymbols(lib.symbols, tinycc ? TINYCC_INTEGERS : {}),
     arrayBuffer: (address, length) => ffi.toArrayBuffer(address, 0, length),
   };
 }

@@ -14,7 +14,7 @@
  * @module
  */
 import { MemstatsError } from "../errors.ts";
-import { bindSymbols, type FfiSignature, SYMBOLS } from "./symbols.ts";
+import { bindSymbols, SYMBOLS } from "./symbols.ts";
 import type { NativeShim } from "./types.ts";
 
 /** The first Node.js major with `node:ffi`. */
@@ -102,22 +102,19 @@ export function nodeFfi(): NodeFfi {
 }
 
 /**
- * The raw functions with every typed-array parameter passed as a `pointer`
- * (the address of its bytes), not as a `buffer`. node:ffi holds something
- * for each `buffer` argument until the event loop turns: a million reads in
- * one synchronous loop (a benchmark, a busy worker) held ~30 MB and made
- * every later scavenge slower. A pointer argument holds nothing. The array
- * stays referenced by the call, and V8 never moves an ArrayBuffer's bytes
- * once they are off the heap (`getRawPointer` puts them there).
+ * A typed array as a `pointer` argument (the address of its bytes), not a
+ * `buffer` one. node:ffi holds something for each `buffer` argument until
+ * the event loop turns: a million reads in one synchronous loop (a
+ * benchmark, a busy worker) held ~30 MB and made every later scavenge
+ * slower. A pointer argument holds nothing. The array stays referenced by
+ * the call, and V8 never moves an ArrayBuffer's bytes once they are off the
+ * heap (`getRawPointer` puts them there).
  */
-function pointerArguments(
-  f: NodeFfi,
-  raw: Record<string, (...args: unknown[]) => unknown>,
-): Record<string, (...args: unknown[]) => unknown> {
+function pointerConversion(f: NodeFfi): (bytes: ArrayBufferView) => bigint {
   // The last buffer's address: nearly every call passes a reader's one request block.
   let lastBuffer: ArrayBufferLike | undefined;
   let lastAddress = 0n;
-  const addressOf = (v: ArrayBufferView): bigint => {
+  return (v) => {
     const b = v.buffer;
     if (b !== lastBuffer) {
       lastAddress = f.getRawPointer(b as ArrayBuffer);
@@ -125,20 +122,6 @@ function pointerArguments(
     }
     return v.byteOffset === 0 ? lastAddress : lastAddress + BigInt(v.byteOffset);
   };
-  const out: Record<string, (...args: unknown[]) => unknown> = {};
-  for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
-    const fn = raw[name];
-    const at = sig.args.flatMap((t, i) => (t === "buffer" || t === "cstring" ? [i] : []));
-    out[name] = at.length === 0
-      ? fn
-      : at.length === 1 && sig.args.length === 1
-      ? (v: unknown) => fn(addressOf(v as ArrayBufferView))
-      : (...args: unknown[]) => {
-        for (const i of at) args[i] = addressOf(args[i] as ArrayBufferView);
-        return fn(...args);
-      };
-  }
-  return out;
 }
 
 /** Load the shim at `path` into this Node.js thread (main thread or `worker_threads` Worker). */
@@ -151,9 +134,10 @@ export function loadNode(path: string): NativeShim {
     ]),
   );
   const lib = f.dlopen(path, defs);
+  const pointer = pointerConversion(f);
   return {
     path,
-    ...bindSymbols(pointerArguments(f, lib.functions)),
+    ...bindSymbols(lib.functions, { buffer: pointer, cstring: pointer }),
     arrayBuffer(address, length) {
       const at = BigInt(address);
       const view = f.toArrayBuffer(at, length, false);

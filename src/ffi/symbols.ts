@@ -88,19 +88,38 @@ export function cString(s: string): Uint8Array {
 }
 
 /**
- * Wrap the raw functions a runtime's `dlopen` returned (where a `cstring`
- * parameter is a `buffer`) into {@linkcode NativeFunctions}: functions
- * without a `cstring` parameter are used as they are.
+ * How one parameter type reaches a runtime's FFI, when not as it is: the
+ * value a call site passes (for a `cstring`, already encoded by
+ * {@linkcode cString}) in, what that FFI takes out.
  */
-export function bindSymbols(raw: Record<string, (...args: unknown[]) => unknown>): NativeFunctions {
+export type ArgConversions = { readonly [T in Exclude<FfiType, "void">]?: (value: never) => unknown };
+
+/**
+ * Wrap the raw functions a runtime's `dlopen` returned (where a `cstring`
+ * parameter is a byte buffer) into {@linkcode NativeFunctions}: each
+ * `cstring` argument is encoded, then every argument whose type `convert`
+ * names goes through its conversion. Functions with nothing to convert are
+ * used as they are.
+ */
+export function bindSymbols(
+  raw: Record<string, (...args: unknown[]) => unknown>,
+  convert: ArgConversions = {},
+): NativeFunctions {
   const out: Record<string, unknown> = {};
   for (const [name, sig] of Object.entries(SYMBOLS) as [string, FfiSignature][]) {
     const f = raw[name];
-    const strings = sig.args.flatMap((t, i) => (t === "cstring" ? [i] : []));
-    out[name] = strings.length === 0 ? f : (...args: unknown[]) => {
-      for (const i of strings) args[i] = cString(args[i] as string);
-      return f(...args);
-    };
+    const steps = sig.args.map((t): ((v: never) => unknown) | undefined => {
+      const c = convert[t];
+      return t !== "cstring" ? c : c ? (v: string) => c(cString(v) as never) : cString;
+    });
+    const at = steps.flatMap((step, i) => (step ? [i] : []));
+    const only = steps[0];
+    out[name] = at.length === 0 ? f : sig.args.length === 1 && only // the common case (ms_scan) without a rest array per call
+      ? (v: unknown) => f(only(v as never))
+      : (...args: unknown[]) => {
+        for (const i of at) args[i] = steps[i]!(args[i] as never);
+        return f(...args);
+      };
   }
   return out as unknown as NativeFunctions;
 }
