@@ -5,14 +5,8 @@
  * @module
  */
 import { listenError } from "./listen.ts";
-import type {
-  DiagnosticSignal,
-  HttpHandler,
-  HttpServeOptions,
-  HttpServer,
-  Runtime,
-  RuntimeMemory,
-} from "./types.ts";
+import { type NodeStyleProcess, processServices } from "./process.ts";
+import type { HttpHandler, HttpServeOptions, HttpServer, Runtime, RuntimeMemory } from "./types.ts";
 
 // Only the parts of Bun's globals used here, so the module type-checks under Deno and tsc.
 interface BunGlobal {
@@ -25,11 +19,7 @@ interface BunGlobal {
     error(e: unknown): Response;
   }): { port: number; stop(closeActiveConnections?: boolean): Promise<void> | void };
 }
-interface BunProcess {
-  env: Record<string, string | undefined>;
-  on(event: string, fn: () => void): void;
-  off(event: string, fn: () => void): void;
-  prependListener(event: string, fn: () => void): void;
+interface BunProcess extends NodeStyleProcess {
   memoryUsage: { rss(): number };
 }
 // bun:jsc's figures for this thread's VM; process.memoryUsage()'s heap
@@ -46,18 +36,7 @@ export function bunRuntime(): Runtime {
   return {
     name: "bun",
     isMainThread: B.isMainThread,
-    env: (name) => proc.env[name],
-    onExit(fn) {
-      proc.on("exit", fn);
-    },
-    onExitFirst(fn) {
-      proc.prependListener("exit", fn);
-    },
-    unrefInterval(fn, ms) {
-      const t = setInterval(fn, ms) as unknown as { unref(): void };
-      t.unref();
-      return () => clearInterval(t as unknown as number);
-    },
+    ...processServices(proc),
     collectGarbage(): void {
       B.gc(true);
     },
@@ -70,10 +49,6 @@ export function bunRuntime(): Runtime {
         heapTotal: h.heapCapacity,
         external: h.extraMemorySize,
       };
-    },
-    onSignal(signal: DiagnosticSignal, fn: () => void) {
-      proc.on(signal, fn); // like Node's, never keeps the process alive
-      return () => proc.off(signal, fn);
     },
     // deno-lint-ignore require-await
     async serveHttp(options: HttpServeOptions, handler: HttpHandler): Promise<HttpServer> {

@@ -11,21 +11,11 @@
  * @module
  */
 import { listenError } from "./listen.ts";
-import type {
-  DiagnosticSignal,
-  HttpHandler,
-  HttpServeOptions,
-  HttpServer,
-  Runtime,
-  RuntimeMemory,
-} from "./types.ts";
+import { type NodeStyleProcess, processServices } from "./process.ts";
+import type { HttpHandler, HttpServeOptions, HttpServer, Runtime, RuntimeMemory } from "./types.ts";
 
 // Only the parts of Node's modules used here, so the module type-checks under Deno and tsc.
-interface NodeProcess {
-  env: Record<string, string | undefined>;
-  on(event: string, fn: () => void): void;
-  off(event: string, fn: () => void): void;
-  prependListener(event: string, fn: () => void): void;
+interface NodeProcess extends NodeStyleProcess {
   memoryUsage(): RuntimeMemory;
   getBuiltinModule(id: string): unknown;
 }
@@ -161,25 +151,10 @@ export function nodeRuntime(): Runtime {
   return {
     name: "node",
     isMainThread: threads.isMainThread,
-    env: (name) => proc.env[name],
-    onExit(fn) {
-      proc.on("exit", fn);
-    },
-    onExitFirst(fn) {
-      proc.prependListener("exit", fn);
-    },
-    unrefInterval(fn, ms) {
-      const t = setInterval(fn, ms) as unknown as { unref(): void };
-      t.unref();
-      return () => clearInterval(t as unknown as number);
-    },
+    ...processServices(proc),
     memoryUsage(): RuntimeMemory {
       const m = proc.memoryUsage(); // rss for the process; heap and external for this thread's isolate
       return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
-    },
-    onSignal(signal: DiagnosticSignal, fn: () => void) {
-      proc.on(signal, fn); // Node's signal handles never keep the process alive
-      return () => proc.off(signal, fn);
     },
     async serveHttp(options: HttpServeOptions, handler: HttpHandler): Promise<HttpServer> {
       const http = proc.getBuiltinModule("node:http") as NodeHttp;
