@@ -18,25 +18,20 @@ function threeDigits(v: number): string {
 /** `1536` → `"1.50K"`: binary units, K = KiB, M = MiB, G = GiB, T = TiB. */
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return String(n);
-  if (n < 1024) return `${n}B`;
-  const units = ["K", "M", "G", "T", "P"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return threeDigits(v) + units[u];
+  return n < 1024 ? `${n}B` : scaled(n, 1024, "KMGTP");
 }
 
 /** `1500` → `"1.50k"`: decimal units for counts. */
 export function formatCount(n: number): string {
-  if (!Number.isFinite(n) || n < 1000) return String(n);
-  const units = ["k", "M", "G", "T", "P"];
-  let v = n / 1000;
+  return !Number.isFinite(n) || n < 1000 ? String(n) : scaled(n, 1000, "kMGTP");
+}
+
+/** `n` (at least `base`) in the largest unit of `units` (one letter each, `base` apart) below it. */
+function scaled(n: number, base: number, units: string): string {
+  let v = n / base;
   let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
+  while (v >= base && u < units.length - 1) {
+    v /= base;
     u++;
   }
   return threeDigits(v) + units[u];

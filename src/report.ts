@@ -10,8 +10,8 @@
  * @module
  */
 import type { FieldKind } from "./names.ts";
-import type { MemoryStatsRegistry } from "./registry.ts";
-import { fieldTotal, rowRecord, type ThreadMemoryStats, totalsRecord } from "./table.ts";
+import type { MemoryStatsRegistry, SegmentInfo } from "./registry.ts";
+import { fieldTotal, rowRecord, type TableSnapshot, type ThreadMemoryStats, totalsRecord } from "./table.ts";
 
 /** Version of the JSON document {@linkcode snapshotJson} produces; bumped only on incompatible changes. */
 export const SNAPSHOT_SCHEMA_VERSION = 1;
@@ -63,10 +63,24 @@ export interface Snapshot {
  * ```
  */
 export function takeSnapshot(registry: MemoryStatsRegistry): Snapshot {
-  const info = registry.info;
   const t = registry.snapshot();
   const slots: ThreadMemoryStats[] = [];
   for (let k = 0; k < t.count; k++) slots.push(rowRecord(t, k));
+  return snapshotOf(registry.info, t, slots);
+}
+
+/** The segment facts a {@linkcode Snapshot} carries. */
+export type SnapshotSegment = Pick<
+  SegmentInfo,
+  "name" | "layoutVersion" | "capacity" | "fields" | "kinds" | "createdAt" | "creatorPid"
+>;
+
+/** The snapshot of read `t` of the segment `info` describes, listing `slots` (some or all of its rows). */
+export function snapshotOf(
+  info: SnapshotSegment,
+  t: TableSnapshot,
+  slots: readonly ThreadMemoryStats[],
+): Snapshot {
   return {
     name: info.name,
     layoutVersion: info.layoutVersion,

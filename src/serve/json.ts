@@ -11,10 +11,9 @@
  *
  * @module
  */
-import { slotJson, type Snapshot, snapshotJson } from "../report.ts";
+import { slotJson, snapshotJson, snapshotOf } from "../report.ts";
 import { rowRecord } from "../table.ts";
 import type { Frame } from "./source.ts";
-import { frameTotals } from "./source.ts";
 
 /** Options of {@linkcode snapshotJsonChunks}. */
 export interface JsonOptions {
@@ -45,25 +44,8 @@ export function* snapshotJsonChunks(
   frame: Frame,
   options: JsonOptions = {},
 ): Generator<string, void, undefined> {
-  const { info, table: t } = frame;
-  const head: Snapshot = {
-    name: info.name,
-    layoutVersion: info.layoutVersion,
-    capacity: info.capacity,
-    fields: info.fields,
-    kinds: info.kinds,
-    createdAt: info.createdAt,
-    creatorPid: info.creatorPid,
-    takenAt: t.takenAt,
-    activeThreads: t.count,
-    deadSlots: t.deadSlots,
-    skippedSlots: t.skippedSlots,
-    overflowCount: t.overflowCount,
-    reclaimedCount: t.reclaimedCount,
-    totals: frameTotals(frame),
-    slots: [],
-  };
-  const { slots: _, ...doc } = snapshotJson(head);
+  const t = frame.table;
+  const { slots: _, ...doc } = snapshotJson(snapshotOf(frame.info, t, []));
   const listed = listedSlots(frame, options.limit);
   const omitted = t.count - listed;
   const text = JSON.stringify(omitted > 0 ? { ...doc, omittedSlots: omitted } : doc, null, 2);

@@ -29,8 +29,9 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { MemstatsError } from "../errors.ts";
 import { validateSegmentName } from "../names.ts";
-import { MemoryStatsRegistry, type SegmentInfo } from "../registry.ts";
-import type { TableSnapshot } from "../table.ts";
+import { MemoryStatsRegistry } from "../registry.ts";
+import type { SnapshotSegment } from "../report.ts";
+import { type TableSnapshot, totalsRecord } from "../table.ts";
 
 /** Bytes of the header that never change once a segment is ready: magic to totalSize. */
 const IMMUTABLE_HEADER = 48;
@@ -52,10 +53,7 @@ export interface Frame {
   /** Increases with every read of this source. */
   readonly id: number;
   /** The segment's facts. */
-  readonly info: Pick<
-    SegmentInfo,
-    "name" | "layoutVersion" | "capacity" | "fields" | "kinds" | "createdAt" | "creatorPid"
-  >;
+  readonly info: SnapshotSegment;
   /** The read: `count` live rows, totals and counts (rows empty when `perSlot` is false). */
   readonly table: TableSnapshot;
   /** Whether the rows were read (false: `--totals-only`). */
@@ -197,13 +195,6 @@ function totalsTable(reg: MemoryStatsRegistry): TableSnapshot {
   };
 }
 
-/** The totals of a frame as a record. */
-export function frameTotals(f: Frame): Record<string, number> {
-  const out: Record<string, number> = {};
-  f.info.fields.forEach((name, j) => (out[name] = f.table.totals[j]));
-  return out;
-}
-
 interface Attached {
   readonly reg: MemoryStatsRegistry;
   readonly ino: number;
@@ -320,7 +311,7 @@ export class SegmentSource {
     const s = this.read();
     this.#history.push({
       t: s.up ? s.frame.table.takenAt : s.takenAt,
-      totals: s.up ? frameTotals(s.frame) : null,
+      totals: s.up ? totalsRecord(s.frame.table) : null,
     });
     if (this.#history.length > this.#historySize) {
       this.#history.splice(0, this.#history.length - this.#historySize);
