@@ -48,11 +48,16 @@ export function procStatus(): Record<string, number> {
   return out;
 }
 
+/** How long a pingpong side waits for its peer, or for the peer's next value, before it gives up. */
+const STALL_MS = 10_000;
+
 async function findPeer(reg: MemoryStatsRegistry, label: string): Promise<number> {
-  for (;;) {
+  const until = performance.now() + STALL_MS;
+  while (performance.now() < until) {
     for (const t of reg.perThreadStats()) if (t.label === label) return t.slot;
     await sleep(1);
   }
+  throw new Error(`pingpong: no ${label} in the segment after ${STALL_MS} ms`);
 }
 
 const STOP = 1 << 20;
@@ -83,7 +88,6 @@ async function pingpong(
   // progress for STALL_MS ends the loop.
   // Called on every fruitless spin, it looks at the clock once per 65,536 of them (the timed loop
   // stays a load and a compare).
-  const STALL_MS = 10_000;
   let spins = 0;
   let since = 0;
   const stalled = (): boolean => {
